@@ -1,0 +1,5 @@
+"""``python -m sflaudit`` runs the CLI."""
+
+from sflaudit.cli import main
+
+main()

@@ -1,0 +1,338 @@
+"""Typed run configuration: dataclasses, TOML load/save, presets, dotted overrides and validation.
+
+One surface for everything: CLI flags and ``--set section.field=value`` map onto the same fields, and the resolved
+config is written into every run directory as ``config.toml`` (it reloads to an equal :class:`Config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from sflaudit.errors import SflauditError
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "photos"          # photos | digits | cifar10 | cifar100 | npz:PATH | folder:PATH
+    data_dir: str = ""               # where torchvision datasets live ("" = ~/.cache/sflaudit or $SFLAUDIT_DATA)
+    download: bool = False           # fetch cifar10/cifar100 when missing (needs network)
+    augment: str = "mocov2"          # mocov1 | mocov2 | none
+    partition: str = "shards"        # shards (reference non-IID) | iid | dirichlet
+    dirichlet_alpha: float = 0.5
+    fraction: float = 1.0            # share of the training split used (protocol's data_proportion)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "resnet18"           # resnet18 | resnet34 | mobilenetv2
+    depth: int = 3                   # client-side main-path conv layers (DESIGN.md §2)
+    width: float = 1.0               # channel width multiplier
+
+
+@dataclass
+class SflConfig:
+    method: str = "monacosfl"        # mocosfl | monacosfl
+    clients: int = 5                 # N
+    batch: int = 20                  # B, images per client per step
+    sampling_ratio: float = 1.0      # share of clients in each epoch's pool
+    avg_freq: int = 10               # ≈ syncs per epoch (protocol §1.5)
+    noniid_ratio: float = 0.2        # share of classes per client for the shard partition
+    wire_dtype: str = "float32"      # dtype of activations/gradients on the wire: float32 | bfloat16 | float16
+    seed_average_with_client0: bool = True   # quirk Q2 (reference behaviour)
+    batch_sampling: str = "random"   # random: fresh random batch every step (quirk Q3) | epoch: proper epochs
+
+
+@dataclass
+class SslConfig:
+    moco_version: str = "V2"         # V1 | smallV2 | V2 | largeV2
+    K: int = 6000                    # queue length
+    T: float = 0.1                   # InfoNCE temperature
+    ema: float = 0.99                # momentum τ, client and server
+    symmetric: str = "client"        # client (MonAcoSFL, 2B rows) | original (MocoSFL, summed two-way loss)
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 200                # base epochs; effective epochs = epochs · int(1 / sampling_ratio)
+    lr: float = 0.06                 # server learning rate
+    client_lr: float = 0.06
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"         # cosine | multistep
+    client_schedule: str = "per_step"  # per_step (quirk Q1, reference) | per_epoch
+    precision: str = "fp32"          # fp32 | bf16 (autocast)
+    channels_last: bool = False
+
+
+@dataclass
+class EvalConfig:
+    every: int = 1                   # kNN monitor every N epochs (0 = only at the end)
+    knn_k: int = 200
+    knn_t: float = 0.1
+    bank_size: int = 0               # kNN memory-bank images (0 = whole train split)
+    linear_epochs: int = 100
+    linear_batch: int = 128
+
+
+@dataclass
+class AttackConfig:
+    kind: str = "decoder"            # decoder | whitebox
+    decoder: str = "res_normN4C64"
+    aux_fraction: float = 0.01       # attacker's auxiliary share of the training split
+    epochs: int = 50
+    batch: int = 32
+    lr: float = 1e-3
+    targets: int = 128               # fixed test images reconstructed
+    faithful: bool = False           # reproduce the reference's measurement quirks (JPEG ground truth, Q7)
+    whitebox_steps: int = 500
+    whitebox_lr: float = 0.05
+    tv_weight: float = 0.01
+
+
+@dataclass
+class RunConfig:
+    seed: int = 1138
+    ckpt_every: int = 200            # steps between ckpt.pt writes (also written at every epoch end)
+    device: str = "auto"             # auto | cpu | cuda
+    threads: int = 0                 # torch intra-op threads (0 = torch default)
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sfl: SflConfig = field(default_factory=SflConfig)
+    ssl: SslConfig = field(default_factory=SslConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+SECTIONS: tuple[str, ...] = tuple(f.name for f in fields(Config))
+PRESETS: tuple[str, ...] = ("smoke", "demo", "paper-resnet18-20c", "paper-mobilenetv2-20c")
+DEFAULT_PRESET = "demo"
+
+
+# --------------------------------------------------------------------------------------------- TOML conversion
+
+
+def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
+    """Every field of every section, as plain TOML-serialisable values."""
+    return dataclasses.asdict(cfg)
+
+
+def config_to_toml(cfg: Config) -> str:
+    """The full resolved config as TOML text (every field written)."""
+    return tomli_w.dumps(config_to_dict(cfg))
+
+
+def _coerce(section: str, name: str, expected: type, value: Any) -> Any:
+    """Check one value against its field type; ints are accepted where floats are expected."""
+    where = f"{section}.{name}"
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise SflauditError(f"{where} must be true or false, got {value!r}")
+        return value
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SflauditError(f"{where} must be an integer, got {value!r}")
+        return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SflauditError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise SflauditError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _field_types(section_cls: type) -> dict[str, type]:
+    hints = {"int": int, "float": float, "bool": bool, "str": str}
+    return {f.name: hints[f.type] if isinstance(f.type, str) else f.type for f in fields(section_cls)}
+
+
+def apply_dict(cfg: Config, data: dict[str, Any], *, source: str) -> Config:
+    """Overlay a nested ``{section: {field: value}}`` mapping onto ``cfg`` (returns a new Config)."""
+    out = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s)) for s in SECTIONS})
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise SflauditError(f"unknown config section {section!r} in {source} (valid: {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise SflauditError(f"config section {section!r} in {source} must be a table")
+        sec = getattr(out, section)
+        types = _field_types(type(sec))
+        for name, value in values.items():
+            if name not in types:
+                raise SflauditError(
+                    f"unknown config key {section}.{name} in {source} (valid: {', '.join(sorted(types))})"
+                )
+            setattr(sec, name, _coerce(section, name, types[name], value))
+    return out
+
+
+def config_from_toml(text: str, *, source: str = "config", base: Config | None = None) -> Config:
+    """Parse TOML text onto ``base`` (defaults when None) and validate it."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SflauditError(f"{source} is not valid TOML: {exc}") from None
+    cfg = apply_dict(base or Config(), data, source=source)
+    validate(cfg)
+    return cfg
+
+
+# ------------------------------------------------------------------------------------------ presets, overrides
+
+
+def preset_text(name: str) -> str:
+    """The TOML text of a shipped preset."""
+    if name not in PRESETS:
+        raise SflauditError(f"unknown preset {name!r} (valid: {', '.join(PRESETS)})")
+    return resources.files("sflaudit.presets").joinpath(f"{name}.toml").read_text()
+
+
+def parse_override(item: str) -> tuple[str, str, Any]:
+    """``"sfl.clients=5"`` → ("sfl", "clients", 5); the value is parsed as a TOML value, bare words as strings."""
+    key, sep, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise SflauditError(f"--set expects section.field=value, got {item!r}")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return parts[0], parts[1], value
+
+
+def load_config(
+    path: str | Path | None = None,
+    preset: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Config:
+    """Resolve a config: defaults ← preset (``demo`` when neither preset nor file) ← file ← ``--set`` overrides."""
+    cfg = Config()
+    if preset is None and path is None:
+        preset = DEFAULT_PRESET
+    if preset is not None:
+        cfg = apply_dict(cfg, tomllib.loads(preset_text(preset)), source=f"preset {preset}")
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise SflauditError(f"config file {p} does not exist")
+        try:
+            text = p.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SflauditError(f"cannot read config file {p}: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SflauditError(f"{p} is not valid TOML: {exc}") from None
+        cfg = apply_dict(cfg, data, source=str(p))
+    for item in overrides:
+        section, name, value = parse_override(item)
+        cfg = apply_dict(cfg, {section: {name: value}}, source=f"--set {item}")
+    validate(cfg)
+    return cfg
+
+
+# -------------------------------------------------------------------------------------------------- validation
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "data.augment": ("mocov1", "mocov2", "none"),
+    "data.partition": ("shards", "iid", "dirichlet"),
+    "model.arch": ("resnet18", "resnet34", "mobilenetv2"),
+    "sfl.method": ("mocosfl", "monacosfl"),
+    "sfl.wire_dtype": ("float32", "bfloat16", "float16"),
+    "sfl.batch_sampling": ("random", "epoch"),
+    "ssl.moco_version": ("V1", "smallV2", "V2", "largeV2"),
+    "ssl.symmetric": ("client", "original"),
+    "optim.schedule": ("cosine", "multistep"),
+    "optim.client_schedule": ("per_step", "per_epoch"),
+    "optim.precision": ("fp32", "bf16"),
+    "attack.kind": ("decoder", "whitebox"),
+    "run.device": ("auto", "cpu", "cuda"),
+}
+
+# (key, low, high, low inclusive, high inclusive); None = unbounded
+_RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
+    ("data.dirichlet_alpha", 0.0, None, False, True),
+    ("data.fraction", 0.0, 1.0, False, True),
+    ("model.width", 0.0, 4.0, False, True),
+    ("sfl.clients", 1, None, True, True),
+    ("sfl.batch", 1, None, True, True),
+    ("sfl.sampling_ratio", 0.0, 1.0, False, True),
+    ("sfl.avg_freq", 1, None, True, True),
+    ("sfl.noniid_ratio", 0.0, 1.0, False, True),
+    ("ssl.K", 1, None, True, True),
+    ("ssl.T", 0.0, None, False, True),
+    ("ssl.ema", 0.0, 1.0, True, True),
+    ("optim.epochs", 1, None, True, True),
+    ("optim.lr", 0.0, None, True, True),
+    ("optim.client_lr", 0.0, None, True, True),
+    ("optim.momentum", 0.0, 1.0, True, False),
+    ("optim.weight_decay", 0.0, None, True, True),
+    ("eval.every", 0, None, True, True),
+    ("eval.knn_k", 1, None, True, True),
+    ("eval.knn_t", 0.0, None, False, True),
+    ("eval.bank_size", 0, None, True, True),
+    ("eval.linear_epochs", 0, None, True, True),
+    ("eval.linear_batch", 1, None, True, True),
+    ("attack.aux_fraction", 0.0, 1.0, False, True),
+    ("attack.epochs", 1, None, True, True),
+    ("attack.batch", 1, None, True, True),
+    ("attack.lr", 0.0, None, False, True),
+    ("attack.targets", 1, None, True, True),
+    ("attack.whitebox_steps", 1, None, True, True),
+    ("attack.whitebox_lr", 0.0, None, False, True),
+    ("attack.tv_weight", 0.0, None, True, True),
+    ("run.ckpt_every", 1, None, True, True),
+    ("run.threads", 0, None, True, True),
+)
+
+
+def _get(cfg: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _range_text(low: float | None, high: float | None, lo_inc: bool, hi_inc: bool) -> str:
+    left = "(-inf" if low is None else ("[" if lo_inc else "(") + f"{low:g}"
+    right = "inf)" if high is None else f"{high:g}" + ("]" if hi_inc else ")")
+    return f"{left}, {right}"
+
+
+def validate(cfg: Config) -> None:
+    """Raise :class:`SflauditError` for the first bad field (choices, ranges, arch depth, method rules)."""
+    for key, choices in _CHOICES.items():
+        value = _get(cfg, key)
+        if value not in choices:
+            raise SflauditError(f"{key} = {value!r} is not one of {', '.join(choices)}")
+    for key, low, high, lo_inc, hi_inc in _RANGES:
+        value = _get(cfg, key)
+        bad_low = low is not None and (value < low if lo_inc else value <= low)
+        bad_high = high is not None and (value > high if hi_inc else value >= high)
+        if bad_low or bad_high:
+            raise SflauditError(f"{key} = {value!r} is out of range {_range_text(low, high, lo_inc, hi_inc)}")
+    if cfg.sfl.method == "monacosfl" and cfg.ssl.moco_version != "V2":
+        raise SflauditError(f"ssl.moco_version = {cfg.ssl.moco_version!r}: monacosfl requires V2 (protocol §1.3)")
+    if int(cfg.sfl.sampling_ratio * cfg.sfl.clients) < 1:
+        raise SflauditError(
+            f"sfl.sampling_ratio = {cfg.sfl.sampling_ratio} with {cfg.sfl.clients} clients samples no client per epoch"
+        )
+    ds = cfg.data.dataset
+    if not (ds in ("photos", "digits", "cifar10", "cifar100") or ds.startswith(("npz:", "folder:"))):
+        raise SflauditError(
+            f"data.dataset = {ds!r} is not one of photos, digits, cifar10, cifar100, npz:PATH, folder:PATH"
+        )
+    from sflaudit.models.cuts import check_depth  # local: keeps `import sflaudit.config` light
+
+    check_depth(cfg.model.arch, cfg.model.depth)

@@ -1,0 +1,1 @@
+"""The split-federated MoCo system: server, clients, wire, sync, trainer, evaluation."""

@@ -1,0 +1,93 @@
+"""The metered link: every tensor that crosses the cut passes through :class:`Link`, which counts its bytes.
+
+Directions: ``up`` (client → server) and ``down`` (server → client). Kinds: ``query`` and ``key`` activations,
+activation ``grad``\\ ients, client ``weights`` and ``momentum`` weights at a sync. Activations and gradients travel in
+the configured wire dtype (they are cast to it and back, so a low-precision wire also quantises what is sent);
+weights travel as stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+KINDS: tuple[str, ...] = ("query", "key", "grad", "weights", "momentum")
+DIRECTIONS: tuple[str, ...] = ("up", "down")
+WIRE_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16,
+                                       "float16": torch.float16}
+
+
+def tensor_bytes(t: Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _zero() -> dict[str, int]:
+    return {"up": 0, "down": 0}
+
+
+class Link:
+    """Meters the traffic between the clients and the server of one run."""
+
+    def __init__(self, wire_dtype: str = "float32") -> None:
+        self.wire_dtype = wire_dtype
+        self._dtype = WIRE_DTYPES[wire_dtype]
+        self.by_kind: dict[str, dict[str, int]] = {k: _zero() for k in KINDS}
+        self.per_client: dict[int, dict[str, int]] = {}
+        self.steps = 0
+        self.syncs = 0
+        self.last_step = _zero()
+        self.last_sync = _zero()
+        self._current = _zero()
+
+    def _count(self, direction: str, kind: str, client: int, nbytes: int) -> None:
+        self.by_kind[kind][direction] += nbytes
+        self.per_client.setdefault(client, _zero())[direction] += nbytes
+        self._current[direction] += nbytes
+
+    def send_activation(self, t: Tensor, *, direction: str, kind: str, client: int) -> Tensor:
+        """Carry an activation or gradient (detached) across the cut; returns what the receiver gets."""
+        wire = t.detach().to(self._dtype)
+        self._count(direction, kind, client, tensor_bytes(wire))
+        return wire.to(t.dtype) if wire.dtype != t.dtype else wire
+
+    def send_weights(self, tensors: Sequence[Tensor], *, direction: str, kind: str, client: int) -> list[Tensor]:
+        """Carry a client state (all tensors of a state_dict) across the cut."""
+        self._count(direction, kind, client, sum(tensor_bytes(t) for t in tensors))
+        return list(tensors)
+
+    def end_step(self) -> None:
+        self.steps += 1
+        self.last_step, self._current = self._current, _zero()
+
+    def end_sync(self) -> None:
+        self.syncs += 1
+        self.last_sync, self._current = self._current, _zero()
+
+    def total(self) -> dict[str, int]:
+        return {d: sum(v[d] for v in self.by_kind.values()) for d in DIRECTIONS}
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``traffic.json`` document (docs/interfaces.md)."""
+        return {
+            "wire_dtype": self.wire_dtype,
+            "total": self.total(),
+            "by_kind": {k: dict(v) for k, v in self.by_kind.items()},
+            "per_client": {str(c): dict(v) for c, v in sorted(self.per_client.items())},
+            "steps": self.steps,
+            "syncs": self.syncs,
+            "per_step": dict(self.last_step),
+            "per_sync": dict(self.last_sync),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.to_json()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.by_kind = {k: dict(state["by_kind"][k]) for k in KINDS}
+        self.per_client = {int(c): dict(v) for c, v in state["per_client"].items()}
+        self.steps, self.syncs = int(state["steps"]), int(state["syncs"])
+        self.last_step, self.last_sync = dict(state["per_step"]), dict(state["per_sync"])
+        self._current = _zero()
