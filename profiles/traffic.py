@@ -1,0 +1,270 @@
+"""Analytic bytes on the wire for MocoSFL / MonAcoSFL (protocol §1.2, §1.5, §6; DESIGN §5).
+
+Everything here is plain arithmetic on sizes: no models are built except in :func:`state_dict_bytes`, which the
+caller runs on the real client module to get the exact byte count of one weight copy.
+
+What crosses the network (exactly what ``sflaudit/sfl/wire.py`` meters):
+
+* every step, each pool client sends ``rows`` query activations and ``rows`` key activations up and receives
+  ``rows`` activation gradients down, with ``rows = 2B`` (client-side symmetric) or ``B`` (``original``: the
+  server's second loss term gives no gradient to the client);
+* at every sync each pool client uploads its online weights, and all ``N`` clients download the average;
+  MonAcoSFL also uploads and downloads the momentum weights.
+
+Activations travel in the wire dtype; weights as stored (Σ numel·element_size over the client state_dict, so an
+int64 BatchNorm counter counts 8 bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Union
+
+import torch
+from torch import nn
+
+from sflaudit.errors import SflauditError
+
+METHODS: tuple[str, ...] = ("mocosfl", "monacosfl")
+WIRE_DTYPE_BYTES: dict[str, int] = {"float32": 4, "bfloat16": 2, "float16": 2}
+KINDS: tuple[str, ...] = ("query", "key", "grad", "weights", "momentum")
+
+
+class CutTensors(Protocol):
+    """Anything that knows how many elements one image sends across the cut (e.g. ``CutInfo``)."""
+
+    @property
+    def sent_elements(self) -> int: ...
+
+
+Activation = Union[CutTensors, int]
+
+
+class ScheduleLike(Protocol):
+    """The numbers of a ``sflaudit.sfl.schedule.Schedule`` that traffic depends on."""
+
+    @property
+    def steps_per_epoch(self) -> int: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def pool_size(self) -> int: ...
+    @property
+    def clients(self) -> int: ...
+    @property
+    def sync_batches(self) -> tuple[int, ...]: ...
+    @property
+    def rows_per_client(self) -> int: ...
+
+
+def wire_dtype_bytes(name: str) -> int:
+    """Bytes per element of a wire dtype name (``float32`` 4, ``bfloat16``/``float16`` 2)."""
+    if name not in WIRE_DTYPE_BYTES:
+        raise SflauditError(f"wire dtype {name!r} is not one of {', '.join(WIRE_DTYPE_BYTES)}")
+    return WIRE_DTYPE_BYTES[name]
+
+
+def state_dict_bytes(module: nn.Module) -> int:
+    """Bytes of one copy of ``module``'s weights as sent at a sync: Σ numel·element_size over its state_dict."""
+    return sum(t.numel() * t.element_size() for t in module.state_dict().values() if isinstance(t, torch.Tensor))
+
+
+def _elements(act: Activation) -> int:
+    return act if isinstance(act, int) else int(act.sent_elements)
+
+
+def rows_per_client(batch: int, *, symmetric: bool) -> int:
+    """Rows one pool client sends per step and tensor kind: ``2B`` (client-side symmetric) or ``B`` (original)."""
+    return 2 * batch if symmetric else batch
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise SflauditError(f"method {method!r} is not one of {', '.join(METHODS)}")
+
+
+@dataclass(frozen=True)
+class StepTraffic:
+    """Bytes one participating client exchanges with the server in one training step."""
+
+    query_up: int
+    key_up: int
+    grad_down: int
+
+    @property
+    def up(self) -> int:
+        return self.query_up + self.key_up
+
+    @property
+    def down(self) -> int:
+        return self.grad_down
+
+
+def activation_traffic(act: Activation, rows: int, *, dtype_bytes: int = 4) -> StepTraffic:
+    """Bytes of one step for one pool client sending ``rows`` query rows, ``rows`` key rows, getting ``rows`` grads.
+
+    Args:
+        act: what the client sends per image (a ``CutInfo``, or its element count).
+        rows: rows per tensor kind (``Schedule.rows_per_client``: 2B or B).
+        dtype_bytes: bytes per element on the wire.
+    """
+    per_kind = rows * _elements(act) * dtype_bytes
+    return StepTraffic(query_up=per_kind, key_up=per_kind, grad_down=per_kind)
+
+
+def step_traffic(act: Activation, batch: int, *, symmetric: bool, dtype_bytes: int = 4) -> StepTraffic:
+    """Bytes one participating client exchanges with the server in one training step.
+
+    Args:
+        act: what the client sends per image at this depth (a ``CutInfo``: Σ over its one or two tensors
+            C·H·W; or the element count itself).
+        batch: images per client per step (B). Client-side symmetric mode sends 2B query and 2B key rows and gets
+            2B gradient rows back; ``original`` mode B of each.
+        dtype_bytes: bytes per element on the wire (4 for float32, 2 for bfloat16/float16).
+    Returns:
+        StepTraffic(query_up, key_up, grad_down) in bytes.
+    """
+    return activation_traffic(act, rows_per_client(batch, symmetric=symmetric), dtype_bytes=dtype_bytes)
+
+
+@dataclass(frozen=True)
+class SyncTraffic:
+    """Bytes of one sync over all clients: uploads from the pool, downloads to all N clients."""
+
+    weights_up: int
+    weights_down: int
+    momentum_up: int
+    momentum_down: int
+
+    @property
+    def up(self) -> int:
+        return self.weights_up + self.momentum_up
+
+    @property
+    def down(self) -> int:
+        return self.weights_down + self.momentum_down
+
+
+def sync_traffic(weight_bytes: int, *, method: str, pool_size: int, clients: int) -> SyncTraffic:
+    """Bytes of one sync (protocol §1.5).
+
+    Args:
+        weight_bytes: one copy of the client weights (:func:`state_dict_bytes` of the client module).
+        method: ``mocosfl`` (online weights only) or ``monacosfl`` (online and momentum weights).
+        pool_size: clients participating this epoch; each uploads its copies.
+        clients: N; every client downloads the averaged copies (broadcast).
+    """
+    _check_method(method)
+    copies = 1 if method == "monacosfl" else 0
+    return SyncTraffic(
+        weights_up=pool_size * weight_bytes,
+        weights_down=clients * weight_bytes,
+        momentum_up=copies * pool_size * weight_bytes,
+        momentum_down=copies * clients * weight_bytes,
+    )
+
+
+@dataclass(frozen=True)
+class RunTraffic:
+    """Bytes of a whole run, in the shape of the measured ``traffic.json`` (docs/interfaces.md)."""
+
+    steps: int
+    syncs: int
+    by_kind: dict[str, dict[str, int]]        # kind → {"up": bytes, "down": bytes}, all clients
+    per_step: dict[str, int]                  # one step, all pool clients
+    per_sync: dict[str, int]                  # one sync, all clients
+    client_full: dict[str, int]               # a client that is in the pool every epoch (all clients when ratio 1)
+    client_mean: dict[str, float]             # total / N
+
+    @property
+    def total(self) -> dict[str, int]:
+        return {d: sum(v[d] for v in self.by_kind.values()) for d in ("up", "down")}
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain-JSON form; keys match ``traffic.json`` where both have them."""
+        return {
+            "total": self.total,
+            "by_kind": {k: dict(v) for k, v in self.by_kind.items()},
+            "steps": self.steps,
+            "syncs": self.syncs,
+            "per_step": dict(self.per_step),
+            "per_sync": dict(self.per_sync),
+            "client_full": dict(self.client_full),
+            "client_mean": dict(self.client_mean),
+        }
+
+
+def run_traffic(
+    step: StepTraffic,
+    weight_bytes: int,
+    *,
+    method: str,
+    steps_per_epoch: int,
+    epochs: int,
+    pool_size: int,
+    clients: int,
+    syncs_per_epoch: int,
+) -> RunTraffic:
+    """Bytes of a whole run, exactly what a metered run records.
+
+    Args:
+        step: per participating client and step (:func:`step_traffic`).
+        weight_bytes: one copy of the client weights (:func:`state_dict_bytes`).
+        method: ``mocosfl`` or ``monacosfl``.
+        steps_per_epoch, epochs: the schedule (effective epochs, i.e. already multiplied by 1/sampling ratio).
+        pool_size, clients: clients per epoch, and N.
+        syncs_per_epoch: ``len(sync_batches(num_batch, avg_freq))`` (protocol §1.5).
+    """
+    _check_method(method)
+    steps = steps_per_epoch * epochs
+    syncs = syncs_per_epoch * epochs
+    sync = sync_traffic(weight_bytes, method=method, pool_size=pool_size, clients=clients)
+    by_kind = {
+        "query": {"up": steps * pool_size * step.query_up, "down": 0},
+        "key": {"up": steps * pool_size * step.key_up, "down": 0},
+        "grad": {"up": 0, "down": steps * pool_size * step.grad_down},
+        "weights": {"up": syncs * sync.weights_up, "down": syncs * sync.weights_down},
+        "momentum": {"up": syncs * sync.momentum_up, "down": syncs * sync.momentum_down},
+    }
+    copies = 2 if method == "monacosfl" else 1
+    client_full = {
+        "up": steps * step.up + syncs * copies * weight_bytes,
+        "down": steps * step.down + syncs * copies * weight_bytes,
+    }
+    total_up = sum(v["up"] for v in by_kind.values())
+    total_down = sum(v["down"] for v in by_kind.values())
+    return RunTraffic(
+        steps=steps,
+        syncs=syncs,
+        by_kind=by_kind,
+        per_step={"up": pool_size * step.up, "down": pool_size * step.down},
+        per_sync={"up": sync.up, "down": sync.down},
+        client_full=client_full,
+        client_mean={"up": total_up / clients, "down": total_down / clients},
+    )
+
+
+def run_traffic_for_schedule(
+    act: Activation, weight_bytes: int, *, method: str, schedule: ScheduleLike, dtype_bytes: int = 4
+) -> RunTraffic:
+    """:func:`run_traffic` for a ``sflaudit.sfl.schedule.Schedule`` (rows, steps, epochs, pool, N, syncs).
+
+    Args:
+        act: what the client sends per image (``CutInfo``), or its element count.
+        weight_bytes: one copy of the client weights (:func:`state_dict_bytes`).
+        method: ``mocosfl`` or ``monacosfl``.
+        schedule: has ``rows_per_client``, ``steps_per_epoch``, ``epochs``, ``pool_size``, ``clients``,
+            ``sync_batches``.
+        dtype_bytes: bytes per element on the wire (:func:`wire_dtype_bytes`).
+    """
+    step = activation_traffic(act, schedule.rows_per_client, dtype_bytes=dtype_bytes)
+    return run_traffic(
+        step,
+        weight_bytes,
+        method=method,
+        steps_per_epoch=schedule.steps_per_epoch,
+        epochs=schedule.epochs,
+        pool_size=schedule.pool_size,
+        clients=schedule.clients,
+        syncs_per_epoch=len(schedule.sync_batches),
+    )
