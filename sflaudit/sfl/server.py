@@ -76,9 +76,9 @@ class Server:
                 loss = loss + loss2
                 acc = (acc + acc2) / 2
                 keys = torch.cat([k, k2])
-        self.queue.enqueue(keys.detach())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.queue.enqueue(keys.detach())      # after backward: the loss's gradient uses the pre-enqueue queue
         self.optimizer.step()
         assert hq.grad is not None
         return hq.grad, float(loss.detach()), float(acc)

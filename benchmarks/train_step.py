@@ -1,0 +1,123 @@
+"""Seconds per training step of the paper's 20-client ResNet-18 setting, next to the raw-PyTorch equal-work floor.
+
+Setting (protocol §7.1): 5 sampled clients × batch 20, K 6000, MoCo V2. For each depth and symmetric mode the script
+times ``Trainer.train_step`` (augmentation, per-client forward, metered wire, server step, per-client backward and
+SGD) and a floor: one monolithic network (client + server + projector) doing the same rows in one go — forward and
+backward on the query rows, a no-grad forward on the key rows, and for the ``original`` mode the server-only second
+loss term — followed by one SGD step. Throughput ratio = floor seconds / trainer seconds (1.0 = no overhead).
+
+Run with the allocator settings the project uses:
+    GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184 \
+        python benchmarks/train_step.py --depths 1,3,11,17 --steps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from sflaudit.config import load_config
+from sflaudit.sfl.trainer import Trainer
+
+CIFAR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10"
+
+
+def make_trainer(depth: int, symmetric: str, precision: str, channels_last: bool, out: Path) -> Trainer:
+    dataset = f"npz:{CIFAR.resolve()}" if (CIFAR / "train.npz").is_file() else "photos"
+    cfg = load_config(preset="paper-resnet18-20c", overrides=[
+        f'data.dataset="{dataset}"', f"model.depth={depth}", f'ssl.symmetric="{symmetric}"',
+        f'optim.precision="{precision}"', f"optim.channels_last={'true' if channels_last else 'false'}",
+        'run.device="cpu"'])
+    t = Trainer(cfg, out)
+    t.pool = list(range(t.schedule.pool_size))
+    return t
+
+
+def time_it(fn, steps: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def floor_step(t: Trainer, precision: str):
+    """The equal-work monolithic step for trainer ``t`` (same modules, same rows, one SGD step)."""
+    client = copy.deepcopy(t.clients.online[0])
+    server = copy.deepcopy(t.server.online)
+    model = torch.nn.Sequential(client, server)
+    momentum = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    b, pool = t.cfg.sfl.batch, t.schedule.pool_size
+    rows = t.schedule.rows_per_client * pool
+    fmt = t.memory_format
+    x = torch.randn(rows, 3, 32, 32).contiguous(memory_format=fmt)
+    queue = t.server.queue.keys
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+    original = t.cfg.ssl.symmetric == "original"
+    h_shape = None
+
+    def step() -> None:
+        nonlocal h_shape
+        opt.zero_grad(set_to_none=True)
+        with ctx:
+            h = client(x)
+            q = F.normalize(server(h), dim=1)
+            with torch.no_grad():
+                k = F.normalize(momentum(x), dim=1)
+            logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.t().to(q.dtype)], 1).float() / 0.1
+            loss = F.cross_entropy(logits, torch.zeros(rows, dtype=torch.long))
+            if original:   # the server-only second term of the MocoSFL loss
+                q2 = F.normalize(server(h.detach()), dim=1)
+                with torch.no_grad():
+                    k2 = F.normalize(momentum[1](h.detach()), dim=1)
+                logits2 = torch.cat([(q2 * k2).sum(1, keepdim=True), q2 @ queue.t().to(q2.dtype)], 1).float()
+                loss = loss + F.cross_entropy(logits2 / 0.1, torch.zeros(rows, dtype=torch.long))
+        loss.backward()
+        opt.step()
+
+    _ = b
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--depths", default="1,3,11,17")
+    ap.add_argument("--modes", default="client,original")
+    ap.add_argument("--precisions", default="fp32,bf16")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--channels-last", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 5 clients × B 20, K 6000, ResNet-18")
+    print(f"{'depth':>5} {'mode':>8} {'prec':>5} {'trainer s/step':>15} {'floor s/step':>13} {'ratio':>6} "
+          f"{'vs fp32 floor':>14}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for depth in [int(d) for d in args.depths.split(",")]:
+            for mode in args.modes.split(","):
+                fp32_floor = None
+                for prec in args.precisions.split(","):
+                    t = make_trainer(depth, mode, prec, args.channels_last, Path(tmp) / f"{depth}{mode}{prec}")
+                    trainer_s = time_it(t.train_step, args.steps)
+                    floor_s = time_it(floor_step(t, prec), args.steps)
+                    if prec == "fp32":
+                        fp32_floor = floor_s
+                    vs = f"{fp32_floor / trainer_s:.2f}x" if fp32_floor else "-"
+                    print(f"{depth:>5} {mode:>8} {prec:>5} {trainer_s:>15.3f} {floor_s:>13.3f} "
+                          f"{floor_s / trainer_s:>6.2f} {vs:>14}", flush=True)
+                    del t
+
+
+if __name__ == "__main__":
+    main()
