@@ -81,3 +81,8 @@ def build_split(cfg: Config, input_size: int) -> tuple[SplitModel, torch.nn.Modu
 
 def key_dim(cfg: Config) -> int:
     return PROJECTOR_DIMS[cfg.ssl.moco_version][1]
+
+
+def client0_size(cfg: Config) -> int:
+    """Images client 0 holds under ``cfg`` — the same seeded partition the trainer draws."""
+    return len(load_run_data(cfg, np.random.default_rng(cfg.run.seed)).parts[0])

@@ -274,6 +274,10 @@ class Trainer:
             "steps_per_s": round(steps / wall, 4) if wall > 0 else None,
             "images_per_s": round(images / wall, 2) if wall > 0 else None,
             "traffic_total": self.link.total(),
+            "schedule": {"steps_per_epoch": self.schedule.steps_per_epoch, "epochs": self.schedule.epochs,
+                         "pool_size": self.schedule.pool_size, "clients": self.schedule.clients,
+                         "sync_batches": list(self.schedule.sync_batches),
+                         "rows_per_client": self.schedule.rows_per_client},
         }
         atomic_write_json(run.summary, summary)
         return summary
