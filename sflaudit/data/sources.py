@@ -11,6 +11,7 @@ import functools
 import importlib.util
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,8 @@ _IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", "
 
 @dataclass
 class ImageSet:
+    """One split: images and their labels."""
+
     x: np.ndarray  # uint8 N×H×W×3 (NHWC)
     y: np.ndarray  # int64 N
 
@@ -64,6 +67,8 @@ class ImageSet:
 
 @dataclass
 class Dataset:
+    """A named dataset: train and test splits, class names and the normalisation its views use."""
+
     name: str
     train: ImageSet
     test: ImageSet
@@ -101,14 +106,17 @@ def load_dataset(spec: str, *, data_dir: str | None = None, download: bool = Fal
 
 
 def channel_stats(x: np.ndarray) -> tuple[Triple, Triple]:
-    """Exact per-channel mean and (population) std of uint8 N×H×W×3 images, on pixels scaled to [0, 1]."""
+    """Exact per-channel mean and (population) std of uint8 N×H×W×3 images, on pixels scaled to [0, 1].
+
+    A constant channel gets std 1/255 rather than 0, so that normalising it stays finite.
+    """
     values = np.arange(256, dtype=np.float64) / 255.0
     mean, std = [], []
     for c in range(3):
         counts = np.bincount(x[..., c].ravel(), minlength=256).astype(np.float64)
         m = float(counts @ values / counts.sum())
         mean.append(round(m, 5))
-        std.append(round(float(np.sqrt(counts @ (values - m) ** 2 / counts.sum())), 5))
+        std.append(max(round(float(np.sqrt(counts @ (values - m) ** 2 / counts.sum())), 5), round(1 / 255, 5)))
     return (mean[0], mean[1], mean[2]), (std[0], std[1], std[2])
 
 
@@ -237,7 +245,8 @@ def load_cifar(kind: str, root: Path, *, download: bool = False) -> Dataset:
         try:
             getattr(torchvision.datasets, kind.upper())(str(root), train=True, download=True)
         except Exception as exc:
-            raise SflauditError(f"downloading {title} into {root} failed ({_one_line(exc)}); copy it there by hand") from exc
+            message = f"downloading {title} into {root} failed ({_one_line(exc)}); copy it there by hand"
+            raise SflauditError(message) from exc
     base = root if (root / meta).is_file() else root / folder
     if not all((base / f).is_file() for f in (meta, *train_files, *test_files)):
         raise SflauditError(f"{title} not found in {root}; pass --data-dir or --set data.download=true")
@@ -305,6 +314,8 @@ def load_npz(name: str, path: Path) -> Dataset:
 def _read_npz(path: Path) -> ImageSet:
     if not path.is_file():
         raise SflauditError(f"{path} not found")
+    if not zipfile.is_zipfile(path):
+        raise SflauditError(f"{path} is not an .npz archive (np.savez with arrays x and y)")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [key for key in ("x", "y") if key not in data.files]

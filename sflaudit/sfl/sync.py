@@ -73,3 +73,17 @@ def divergence(online: Sequence[Sequence[Tensor]], momentum: Sequence[Sequence[T
 def divergence_mask(keys: Sequence[str]) -> list[bool]:
     """Which state entries count in the divergence (not running stats or batch counters)."""
     return ["running" not in k and "num_batches" not in k for k in keys]
+
+
+def online_momentum_gap(online: Sequence[Sequence[Tensor]], momentum: Sequence[Sequence[Tensor]],
+                        clients: Sequence[int], mask: Sequence[bool]) -> float:
+    """Mean over ``clients`` of ‖θ_online,i − θ_momentum,i‖²/n — logged right after a sync as ``ol-ml/after``.
+
+    Right after a sync every online model is the pool average ō; MonAcoSFL's momentum models are the average m̄, so
+    its gap is ‖ō − m̄‖²/n, while MocoSFL keeps each m_i and its mean gap is ‖ō − m̄‖²/n + mean‖m_i − m̄‖²/n.
+    """
+    total = 0.0
+    for c in clients:
+        sq, count = _sq_dist(online[c], momentum[c], mask)
+        total += sq / max(count, 1)
+    return total / len(clients)

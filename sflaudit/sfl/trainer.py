@@ -24,7 +24,7 @@ from sflaudit.sfl.sampling import ClientBatches, sample_pool
 from sflaudit.sfl.schedule import Schedule, plan_schedule, scheduled_lr
 from sflaudit.sfl.server import Server
 from sflaudit.sfl.setup import augment_spec, build_split, key_dim, load_run_data, pick_device
-from sflaudit.sfl.sync import average_states, divergence, divergence_mask, load_states
+from sflaudit.sfl.sync import average_states, divergence, divergence_mask, load_states, online_momentum_gap
 from sflaudit.sfl.wire import Link
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -142,6 +142,7 @@ class Trainer:
         if mona:
             load_states(self.momentum_states, avg_momentum)
         link.end_sync()
+        div["ol-ml/after"] = online_momentum_gap(self.online_states, self.momentum_states, pool, self.div_mask)
         return div
 
     # ------------------------------------------------------------------------------------------------ evaluation

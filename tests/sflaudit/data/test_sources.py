@@ -1,0 +1,243 @@
+"""Dataset sources: built-in photos and digits, CIFAR pickle folders, npz files, image folders."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sflaudit.data import NORMALIZATION, load_dataset
+from sflaudit.data.sources import CIFAR10_CLASSES, channel_stats, default_data_dir
+from sflaudit.errors import SflauditError
+
+REAL_CIFAR10 = Path(__file__).parents[3] / "../shared/data/cifar10"
+
+
+def test_photos__one_class_per_photo_500_train_100_test_patches_of_32x32() -> None:
+    data = load_dataset("photos")
+    assert data.classes[:3] == ["astronaut", "chelsea", "coffee"] and data.num_classes >= 2
+    assert data.train.x.shape == (500 * data.num_classes, 32, 32, 3) and data.train.x.dtype == np.uint8
+    assert data.test.x.shape == (100 * data.num_classes, 32, 32, 3)
+    assert data.train.y.dtype == np.int64
+    assert np.bincount(data.train.y).tolist() == [500] * data.num_classes
+
+
+def test_photos__deterministic_and_callers_get_their_own_arrays() -> None:
+    first = load_dataset("photos")
+    first.train.x[:] = 0
+    again = load_dataset("photos")
+    assert again.train.x.any()
+    assert np.array_equal(again.train.x, load_dataset("photos").train.x)
+
+
+def test_photos__normalisation_is_measured_on_the_train_split() -> None:
+    data = load_dataset("photos")
+    assert (data.mean, data.std) == channel_stats(data.train.x)
+
+
+def test_digits__grey_upscaled_to_32x32_rgb_with_a_fixed_80_20_split() -> None:
+    data = load_dataset("digits")
+    assert len(data.train) + len(data.test) == 1797 and len(data.test) == round(0.2 * 1797)
+    assert data.train.x.shape[1:] == (32, 32, 3)
+    assert np.array_equal(data.train.x[..., 0], data.train.x[..., 2])
+    assert data.classes == [str(k) for k in range(10)]
+
+
+def test_channel_stats__half_black_half_white_is_mean_half_std_half() -> None:
+    x = np.zeros((2, 4, 4, 3), np.uint8)
+    x[1] = 255
+    assert channel_stats(x) == ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+
+def test_channel_stats__a_constant_channel_gets_std_of_one_grey_level() -> None:
+    x = np.zeros((2, 4, 4, 3), np.uint8)
+    x[1, ..., 0] = 255
+    assert channel_stats(x) == ((0.5, 0.0, 0.0), (0.5, 0.00392, 0.00392))
+
+
+# --- CIFAR in torchvision's pickle layout -------------------------------------------------------------------------
+
+
+def write_fake_cifar10(root: Path, per_batch: int = 4) -> np.ndarray:
+    """cifar-10-batches-py with 5 train batches and a test batch; pixel values encode (image, channel)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    first = None
+    for b, name in enumerate(names):
+        data = np.zeros((per_batch, 3, 32, 32), np.uint8)
+        for n in range(per_batch):
+            for c in range(3):
+                data[n, c] = 10 * (b * per_batch + n) + c
+        data[:, 0, 0, 1] = 200  # one marked pixel: row 0, column 1 of the red plane
+        first = data if first is None else first
+        entry = {"data": data.reshape(per_batch, 3072), "labels": [(b + n) % 10 for n in range(per_batch)]}
+        (folder / name).write_bytes(pickle.dumps(entry))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": list(CIFAR10_CLASSES)}))
+    return first
+
+
+def test_cifar10__reads_the_pickle_layout_as_nhwc(tmp_path: Path) -> None:
+    planes = write_fake_cifar10(tmp_path)
+    data = load_dataset("cifar10", data_dir=str(tmp_path))
+    assert data.train.x.shape == (20, 32, 32, 3) and data.test.x.shape == (4, 32, 32, 3)
+    assert data.classes == list(CIFAR10_CLASSES)
+    assert np.array_equal(data.train.x[0].transpose(2, 0, 1), planes[0])
+    assert data.train.x[0, 0, 1, 0] == 200 and data.train.x[0, 1, 0, 0] == 0
+    assert data.train.y.dtype == np.int64 and data.train.y[:4].tolist() == [0, 1, 2, 3]
+    assert (data.mean, data.std) == NORMALIZATION["cifar10"] == ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+
+
+def test_cifar10__data_dir_defaults_to_sflaudit_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_fake_cifar10(tmp_path)
+    monkeypatch.setenv("SFLAUDIT_DATA", str(tmp_path))
+    assert default_data_dir() == tmp_path
+    assert len(load_dataset("cifar10").train) == 20
+
+
+def test_cifar10__missing_copy_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(SflauditError) as info:
+        load_dataset("cifar10", data_dir=str(tmp_path))
+    assert str(info.value) == f"CIFAR-10 not found in {tmp_path}; pass --data-dir or --set data.download=true"
+
+
+def test_cifar10__corrupt_batch_is_a_one_line_error(tmp_path: Path) -> None:
+    write_fake_cifar10(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
+    with pytest.raises(SflauditError, match="corrupt") as info:
+        load_dataset("cifar10", data_dir=str(tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def test_cifar100__fine_labels_and_protocol_normalisation(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    for name, n in (("train", 6), ("test", 2)):
+        entry = {"data": np.full((n, 3072), 7, np.uint8), "fine_labels": list(range(n)), "coarse_labels": [0] * n}
+        (folder / name).write_bytes(pickle.dumps(entry))
+    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{k}" for k in range(100)]}))
+    data = load_dataset("cifar100", data_dir=str(tmp_path))
+    assert data.num_classes == 100 and len(data.train) == 6 and data.test.y.tolist() == [0, 1]
+    assert (data.mean, data.std) == NORMALIZATION["cifar100"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_CIFAR10.is_dir(), reason="the real CIFAR-10 arrays are not in ../shared/data")
+def test_npz__real_cifar10_has_50000_train_and_10000_test_images() -> None:
+    data = load_dataset(f"npz:{REAL_CIFAR10}")
+    assert data.train.x.shape == (50_000, 32, 32, 3) and data.test.x.shape == (10_000, 32, 32, 3)
+    assert data.classes == list(CIFAR10_CLASSES)
+    assert np.bincount(data.train.y).tolist() == [5000] * 10
+    assert (data.mean, data.std) == NORMALIZATION["cifar10"]
+
+
+# --- npz -------------------------------------------------------------------------------------------------------
+
+
+def write_npz(path: Path, n: int, *, label_offset: int = 0) -> None:
+    x = np.zeros((n, 8, 8, 3), np.uint8)
+    x[n // 2 :] = 255
+    np.savez(path, x=x, y=(np.arange(n) + label_offset) % 3)
+
+
+def test_npz__directory_with_cifar10_classes_uses_cifar10_normalisation(tmp_path: Path) -> None:
+    write_npz(tmp_path / "train.npz", 6)
+    write_npz(tmp_path / "test.npz", 3)
+    (tmp_path / "classes.txt").write_text("\n".join(CIFAR10_CLASSES) + "\n")
+    data = load_dataset(f"npz:{tmp_path}")
+    assert len(data.train) == 6 and len(data.test) == 3 and data.train.x.shape[1:] == (8, 8, 3)
+    assert data.classes == list(CIFAR10_CLASSES)
+    assert (data.mean, data.std) == NORMALIZATION["cifar10"]
+
+
+def test_npz__other_classes_get_measured_normalisation(tmp_path: Path) -> None:
+    write_npz(tmp_path / "train.npz", 6)
+    write_npz(tmp_path / "test.npz", 3)
+    data = load_dataset(f"npz:{tmp_path}")
+    assert data.classes == ["0", "1", "2"]
+    assert (data.mean, data.std) == ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # half black, half white
+
+
+def test_npz__single_file_is_split_80_20_with_a_fixed_seed(tmp_path: Path) -> None:
+    write_npz(tmp_path / "all.npz", 10)
+    first = load_dataset(f"npz:{tmp_path / 'all.npz'}")
+    again = load_dataset(f"npz:{tmp_path / 'all.npz'}")
+    assert len(first.train) == 8 and len(first.test) == 2
+    assert np.array_equal(first.test.y, again.test.y) and np.array_equal(first.test.x, again.test.x)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.zeros((2, 4, 4, 3), np.float32), "y": np.zeros(2, np.int64)}, "expected uint8 N×H×W×3"),
+        ({"x": np.zeros((2, 4, 4), np.uint8), "y": np.zeros(2, np.int64)}, "expected uint8 N×H×W×3"),
+        ({"x": np.zeros((2, 4, 4, 3), np.uint8), "y": np.zeros(3, np.int64)}, "expected 2 integer labels"),
+        ({"x": np.zeros((2, 4, 4, 3), np.uint8)}, "lacks array 'y'"),
+    ],
+)
+def test_npz__bad_arrays_raise_one_line_errors(tmp_path: Path, arrays: dict, message: str) -> None:
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(SflauditError, match=message) as info:
+        load_dataset(f"npz:{tmp_path / 'bad.npz'}")
+    assert "\n" not in str(info.value)
+
+
+def test_npz__missing_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SflauditError, match="not found"):
+        load_dataset(f"npz:{tmp_path / 'nothing'}")
+
+
+def test_npz__a_file_that_is_not_an_archive_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(SflauditError, match="is not an .npz archive"):
+        load_dataset(f"npz:{tmp_path / 'notes.txt'}")
+
+
+# --- image folders -------------------------------------------------------------------------------------------------
+
+
+def write_images(folder: Path, count: int, colour: tuple[int, int, int], size: tuple[int, int] = (40, 20)) -> None:
+    folder.mkdir(parents=True)
+    for i in range(count):
+        Image.new("RGB", size, colour).save(folder / f"{i}.png")
+
+
+def test_folder__train_test_layout_resized_to_32_with_sorted_classes(tmp_path: Path) -> None:
+    write_images(tmp_path / "train" / "red", 3, (255, 0, 0))
+    write_images(tmp_path / "train" / "blue", 2, (0, 0, 255), size=(7, 9))
+    write_images(tmp_path / "test" / "red", 1, (255, 0, 0))
+    data = load_dataset(f"folder:{tmp_path}")
+    assert data.classes == ["blue", "red"]
+    assert data.train.x.shape == (5, 32, 32, 3) and data.test.x.shape == (1, 32, 32, 3)
+    assert data.train.y.tolist() == [0, 0, 1, 1, 1] and data.test.y.tolist() == [1]
+    assert data.train.x[0, 5, 5].tolist() == [0, 0, 255] and data.test.x[0, 0, 0].tolist() == [255, 0, 0]
+
+
+def test_folder__single_tree_is_split_80_20(tmp_path: Path) -> None:
+    write_images(tmp_path / "a", 5, (10, 20, 30))
+    write_images(tmp_path / "b", 5, (40, 50, 60))
+    data = load_dataset(f"folder:{tmp_path}")
+    assert len(data.train) == 8 and len(data.test) == 2 and data.classes == ["a", "b"]
+
+
+def test_folder__test_class_missing_from_train_is_an_error(tmp_path: Path) -> None:
+    write_images(tmp_path / "train" / "a", 1, (0, 0, 0))
+    write_images(tmp_path / "test" / "z", 1, (0, 0, 0))
+    with pytest.raises(SflauditError, match=r"\['z'\]"):
+        load_dataset(f"folder:{tmp_path}")
+
+
+def test_folder__unreadable_image_is_an_error(tmp_path: Path) -> None:
+    write_images(tmp_path / "a", 1, (0, 0, 0))
+    (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(SflauditError, match="broken.png is not a readable image"):
+        load_dataset(f"folder:{tmp_path}")
+
+
+@pytest.mark.parametrize("spec", ["imagenet", "npz:", "folder", "photos:x", ""])
+def test_load_dataset__unknown_spec_lists_the_valid_sources(spec: str) -> None:
+    with pytest.raises(SflauditError, match="valid: photos, digits, cifar10, cifar100, npz:PATH, folder:PATH"):
+        load_dataset(spec)
