@@ -59,7 +59,7 @@ def floor_step(t: Trainer, precision: str):
     model = torch.nn.Sequential(client, server)
     momentum = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    b, pool = t.cfg.sfl.batch, t.schedule.pool_size
+    pool = t.schedule.pool_size
     rows = t.schedule.rows_per_client * pool
     fmt = t.memory_format
     x = torch.randn(rows, 3, 32, 32).contiguous(memory_format=fmt)
@@ -87,7 +87,6 @@ def floor_step(t: Trainer, precision: str):
         loss.backward()
         opt.step()
 
-    _ = b
     return step
 
 
@@ -101,8 +100,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 5 clients × B 20, K 6000, ResNet-18")
-    print(f"{'depth':>5} {'mode':>8} {'prec':>5} {'trainer s/step':>15} {'floor s/step':>13} {'ratio':>6} "
-          f"{'vs fp32 floor':>14}")
+    print("trainer s/step = Trainer.train_step + its share of the syncs (11 per 125 steps); ratio = floor / trainer")
+    print(f"{'depth':>5} {'mode':>8} {'prec':>5} {'trainer s/step':>15} {'(sync s)':>9} {'floor s/step':>13} "
+          f"{'ratio':>6} {'vs fp32 floor':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         for depth in [int(d) for d in args.depths.split(",")]:
             for mode in args.modes.split(","):
@@ -110,11 +110,14 @@ def main() -> None:
                 for prec in args.precisions.split(","):
                     t = make_trainer(depth, mode, prec, args.channels_last, Path(tmp) / f"{depth}{mode}{prec}")
                     trainer_s = time_it(t.train_step, args.steps)
+                    sync_s = time_it(t.sync, 1, warmup=0)
+                    sch = t.schedule
+                    trainer_s += sync_s * sch.syncs_per_epoch / sch.steps_per_epoch
                     floor_s = time_it(floor_step(t, prec), args.steps)
                     if prec == "fp32":
                         fp32_floor = floor_s
                     vs = f"{fp32_floor / trainer_s:.2f}x" if fp32_floor else "-"
-                    print(f"{depth:>5} {mode:>8} {prec:>5} {trainer_s:>15.3f} {floor_s:>13.3f} "
+                    print(f"{depth:>5} {mode:>8} {prec:>5} {trainer_s:>15.3f} {sync_s:>9.3f} {floor_s:>13.3f} "
                           f"{floor_s / trainer_s:>6.2f} {vs:>14}", flush=True)
                     del t
 

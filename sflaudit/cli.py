@@ -334,6 +334,11 @@ def _lpips_weights(from_: Path | None, out: Path | None, fetch: bool) -> None:
     typer.echo(str(path))
 
 
+from reports.cli import report  # noqa: E402  (light import: no torch)
+
+app.command("report")(report)
+
+
 def main() -> None:
     """Console-script entry point: one-line errors, exit code 2."""
     try:

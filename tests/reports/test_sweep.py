@@ -1,0 +1,181 @@
+"""The grid of ``sflaudit report``: planning, per-cell stages, failures, executors and resuming."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import reports.sweep as sweep
+from reports.executors import run_sweep
+from reports.sweep import Cell, cell_complete, check_configs, parse_methods, plan_cells, run_cell
+from sflaudit.config import Config
+from sflaudit.errors import SflauditError
+
+
+class FakeStages:
+    """Stand-ins for train/profile/invert that only write each stage's file, and count the calls."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: dict[str, str] | None = None) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail = fail or {}      # cell name → stage that raises
+        monkeypatch.setattr(sweep, "train_stage", self.train)
+        monkeypatch.setattr(sweep, "profile_stage", self.profile)
+        monkeypatch.setattr(sweep, "invert_stage", self.invert)
+
+    def _do(self, stage: str, run_dir: Path, name: str) -> None:
+        cell = run_dir.name
+        self.calls.append((cell, stage))
+        if self.fail.get(cell) == stage:
+            raise RuntimeError(f"{stage} blew up\nsecond line")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / name).write_text(json.dumps({"schedule": {}}))
+
+    def train(self, cfg: Config, run_dir: Path, *, quiet: bool) -> dict:
+        self._do("train", run_dir, "summary.json")
+        return {"schedule": {}}
+
+    def profile(self, cfg: Config, run_dir: Path, summary: dict) -> None:
+        self._do("profile", run_dir, "profile.json")
+
+    def invert(self, run_dir: Path, *, lpips_weights: str | None = None) -> None:
+        self._do("invert", run_dir, "invert.json")
+
+
+def test_parse_methods__keeps_order_and_drops_repeats() -> None:
+    assert parse_methods("monacosfl, mocosfl,monacosfl") == ["monacosfl", "mocosfl"]
+
+
+@pytest.mark.parametrize("spec, message", [("fedavg", "unknown method 'fedavg'"), (" , ", "--methods is empty")])
+def test_parse_methods__errors_name_the_valid_methods(spec: str, message: str) -> None:
+    with pytest.raises(SflauditError, match=message) as err:
+        parse_methods(spec)
+    assert "mocosfl, monacosfl" in str(err.value)
+
+
+def test_plan_cells__one_run_dir_per_depth_and_method(tiny_config: Config, tmp_path: Path) -> None:
+    cells = plan_cells(tiny_config, [3, 1], ["monacosfl", "mocosfl"], tmp_path / "runs")
+    assert [c.name for c in cells] == ["monacosfl-d3", "mocosfl-d3", "monacosfl-d1", "mocosfl-d1"]
+    assert cells[0].run_dir == (tmp_path / "runs" / "monacosfl-d3").resolve()
+    assert 'method = "monacosfl"' in cells[0].config_text and "depth = 3" in cells[0].config_text
+
+
+def test_plan_cells__depth_out_of_range_is_an_error(tiny_config: Config, tmp_path: Path) -> None:
+    with pytest.raises(SflauditError, match=r"depth 18 is out of range for resnet18 \(1..17\)"):
+        plan_cells(tiny_config, [18], ["mocosfl"], tmp_path)
+
+
+def test_run_cell__runs_train_profile_invert_in_order(monkeypatch, tiny_config: Config, tmp_path: Path) -> None:
+    fake = FakeStages(monkeypatch)
+    cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
+    seen: list[str] = []
+    result = run_cell(cell, on_stage=seen.append)
+    assert (result.status, result.stages_run) == ("ok", ("train", "profile", "invert"))
+    assert seen == ["train", "profile", "invert"] and cell_complete(cell.run_dir)
+    assert run_cell(cell).status == "skipped" and len(fake.calls) == 3
+
+
+def test_run_cell__only_missing_stages_run(monkeypatch, tiny_config: Config, tmp_path: Path) -> None:
+    fake = FakeStages(monkeypatch)
+    cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
+    cell.run_dir.mkdir(parents=True)
+    (cell.run_dir / "summary.json").write_text(json.dumps({"schedule": {}}))   # training had finished
+    assert run_cell(cell).stages_run == ("profile", "invert")
+    assert fake.calls == [("mocosfl-d1", "profile"), ("mocosfl-d1", "invert")]
+
+
+def test_run_sweep__failed_cell_is_recorded_and_the_others_continue(monkeypatch, tiny_config: Config,
+                                                                    tmp_path: Path) -> None:
+    FakeStages(monkeypatch, fail={"mocosfl-d2": "invert"})
+    cells = plan_cells(tiny_config, [1, 2, 3], ["mocosfl"], tmp_path)
+    results = run_sweep(cells, progress=False)
+    assert [r.status for r in results] == ["ok", "failed", "ok"]
+    error = json.loads((cells[1].run_dir / "error.json").read_text())
+    assert error["error"] == "RuntimeError: invert blew up" and error["stage"] == "invert"
+    assert (results[1].stage, results[1].stages_run) == ("invert", ("train", "profile"))
+
+
+def test_run_sweep__retries_a_failed_cell_and_clears_its_error(monkeypatch, tiny_config: Config,
+                                                               tmp_path: Path) -> None:
+    FakeStages(monkeypatch, fail={"mocosfl-d1": "profile"})
+    cells = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)
+    assert run_sweep(cells, progress=False)[0].status == "failed"
+    fake = FakeStages(monkeypatch)
+    result = run_sweep(cells, progress=False)[0]
+    assert result.status == "ok" and result.stages_run == ("profile", "invert")   # training was kept
+    assert not (cells[0].run_dir / "error.json").exists()
+    assert fake.calls == [("mocosfl-d1", "profile"), ("mocosfl-d1", "invert")]
+
+
+def test_check_configs__refuses_a_run_made_with_another_config(tiny_config: Config, tmp_path: Path) -> None:
+    cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
+    cell.run_dir.mkdir(parents=True)
+    (cell.run_dir / "config.toml").write_text(cell.config_text.replace("epochs = 1", "epochs = 7", 1))
+    with pytest.raises(SflauditError, match="holds a run made with a different config"):
+        check_configs([cell])
+
+
+def test_run_sweep__unknown_executor_and_bad_jobs(tiny_config: Config, tmp_path: Path) -> None:
+    cells = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)
+    with pytest.raises(SflauditError, match=r"unknown executor 'dask' \(valid: local, ray\)"):
+        run_sweep(cells, executor="dask", progress=False)
+    with pytest.raises(SflauditError, match=r"--jobs must be 0 \(one per CPU core\) or more, got -1"):
+        run_sweep(cells, jobs=-1, progress=False)
+
+
+def test_run_sweep__process_pool_records_failures_from_its_workers(tmp_path: Path) -> None:
+    cells = [Cell("mocosfl", d, tmp_path / f"mocosfl-d{d}", "model = [not toml") for d in (1, 2)]
+    results = run_sweep(cells, jobs=2, progress=False)
+    assert [(r.status, r.stage) for r in results] == [("failed", "config"), ("failed", "config")]
+    assert "not valid TOML" in json.loads((cells[0].run_dir / "error.json").read_text())["error"]
+
+
+# ----------------------------------------------------------------------------------- resume with real training
+
+
+def test_sweep_killed_midway__restart_redoes_no_finished_cell(monkeypatch, tiny_config: Config,
+                                                              tmp_path: Path) -> None:
+    from sflaudit.jobs import prepare_run_dir
+    from sflaudit.sfl.trainer import train
+
+    real_train = sweep.train_stage
+    trained: list[str] = []
+
+    def killed_on_second_cell(cfg: Config, run_dir: Path, *, quiet: bool) -> dict:
+        trained.append(run_dir.name)
+        if run_dir.name == "mocosfl-d2":                  # train a few steps, then the user hits Ctrl-C
+            prepare_run_dir(cfg, run_dir, force=False)
+            assert train(cfg, run_dir, stop_after_steps=4) is None
+            raise KeyboardInterrupt
+        return real_train(cfg, run_dir, quiet=quiet)
+
+    monkeypatch.setattr(sweep, "train_stage", killed_on_second_cell)
+    cells = plan_cells(tiny_config, [1, 2], ["mocosfl"], tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cells, progress=False)
+    first, second = cells
+    assert cell_complete(first.run_dir) and not cell_complete(second.run_dir)
+    assert (second.run_dir / "ckpt.pt").is_file() and not (second.run_dir / "error.json").exists()
+    stamps = {p.name: p.stat().st_mtime_ns for p in first.run_dir.iterdir()}
+
+    def counted(cfg: Config, run_dir: Path, *, quiet: bool) -> dict:
+        trained.append(run_dir.name)
+        return real_train(cfg, run_dir, quiet=quiet)
+
+    monkeypatch.setattr(sweep, "train_stage", counted)
+    results = run_sweep(cells, progress=False)
+    assert [r.status for r in results] == ["skipped", "ok"]
+    assert trained == ["mocosfl-d1", "mocosfl-d2", "mocosfl-d2"]    # d1 once, d2 killed once and resumed once
+    assert {p.name: p.stat().st_mtime_ns for p in first.run_dir.iterdir()} == stamps
+    steps = [json.loads((c.run_dir / "summary.json").read_text())["steps"] for c in cells]
+    assert steps[1] == steps[0] > 4                                     # resumed at step 4, finished the run
+
+
+def test_smoke_sweep__a_second_sweep_redoes_nothing(monkeypatch, smoke_sweep, tmp_path: Path) -> None:
+    fake = FakeStages(monkeypatch)
+    cells = plan_cells(smoke_sweep.config, smoke_sweep.depths, smoke_sweep.methods, smoke_sweep.runs)
+    stamps = {p: p.stat().st_mtime_ns for c in cells for p in c.run_dir.iterdir()}
+    results = run_sweep(cells, progress=False)
+    assert [r.status for r in results] == ["skipped"] * 4 and fake.calls == []
+    assert {p: p.stat().st_mtime_ns for c in cells for p in c.run_dir.iterdir()} == stamps
