@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sflaudit.sfl.clients import sgd
 from sflaudit.sfl.moco import KeyQueue, info_nce
 
 
@@ -25,8 +26,7 @@ class Server:
                  generator: torch.Generator) -> None:
         self.online = nn.Sequential(backbone, projector)
         self.momentum = copy.deepcopy(self.online).requires_grad_(False)
-        self.optimizer = torch.optim.SGD(self.online.parameters(), lr=lr, momentum=momentum,
-                                         weight_decay=weight_decay)
+        self.optimizer = sgd(self.online.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
         self.queue = KeyQueue(key_dim, queue_size, generator)
         self.temperature = temperature
         self.ema = ema
