@@ -117,24 +117,7 @@ def profile_row(
     return row
 
 
-def profile_rows(
-    arch: str,
-    depths: Iterable[int],
-    *,
-    width: float = 1.0,
-    input_size: int = 32,
-    batch: int,
-    symmetric: str = "client",
-    wire_dtype: str = "float32",
-    steps_per_epoch: int,
-    epochs: int,
-    pool_size: int,
-    clients: int,
-    syncs_per_epoch: int,
-    memory: bool = True,
-    memory_execute: bool = False,
-    reference: Mapping[str, int] | None = None,
-) -> list[dict[str, Any]]:
+def profile_rows(arch: str, depths: Iterable[int], **options: Any) -> list[dict[str, Any]]:
     """One profile row per depth, shallowest first as given.
 
     Args:
@@ -151,23 +134,4 @@ def profile_rows(
         reference: overrides of :func:`reference_overhead`'s keyword defaults (``epochs``, ``images_per_client``,
             ``sync_frequency``, ``num_clients``).
     """
-    return [
-        profile_row(
-            arch,
-            depth,
-            width=width,
-            input_size=input_size,
-            batch=batch,
-            symmetric=symmetric,
-            wire_dtype=wire_dtype,
-            steps_per_epoch=steps_per_epoch,
-            epochs=epochs,
-            pool_size=pool_size,
-            clients=clients,
-            syncs_per_epoch=syncs_per_epoch,
-            memory=memory,
-            memory_execute=memory_execute,
-            reference=reference,
-        )
-        for depth in depths
-    ]
+    return [profile_row(arch, depth, **options) for depth in depths]

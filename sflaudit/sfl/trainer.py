@@ -72,6 +72,7 @@ class Trainer:
         self.best_knn: float | None = None
         self.last_knn: float | None = None
         self.bank_idx = self._bank_indices()
+        self.eval_seconds = 0.0                                   # wall time spent in the kNN monitor
 
     # ------------------------------------------------------------------------------------------------ one step
 
@@ -247,7 +248,9 @@ class Trainer:
         last = self.epoch == sch.epochs - 1
         every = cfg.eval.every
         if (every and (self.epoch + 1) % every == 0) or last:
+            t0 = time.perf_counter()
             self.last_knn = self.knn()
+            self.eval_seconds += time.perf_counter() - t0
             append_jsonl(self.run.metrics, {"type": "eval", "epoch": self.epoch, "step": self.step,
                                             "knn": round(self.last_knn, 4)})
             if self.best_knn is None or self.last_knn > self.best_knn:
@@ -272,6 +275,8 @@ class Trainer:
             "depth": self.cfg.model.depth, "epochs": self.schedule.epochs, "steps": self.step,
             "knn_final": final_knn, "knn_best": self.best_knn, **probe,
             "final_loss": _last_loss(run.metrics), "wall_time_s": round(wall, 3),
+            "knn_monitor_s": round(self.eval_seconds, 3),
+            "knn_monitor_share": round(self.eval_seconds / wall, 4) if wall > 0 else None,
             "steps_per_s": round(steps / wall, 4) if wall > 0 else None,
             "images_per_s": round(images / wall, 2) if wall > 0 else None,
             "traffic_total": self.link.total(),

@@ -176,3 +176,23 @@ def test_resume__with_a_different_config_is_refused(tmp_path: Path) -> None:
     _run_steps(_cfg(), tmp_path / "run", 2)
     with pytest.raises(SflauditError, match="different config"):
         Trainer(_cfg("optim.lr=0.01"), tmp_path / "run").fit()
+
+
+def test_nan_loss__stops_with_one_line_error_and_keeps_last_checkpoint(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _cfg("run.ckpt_every=2")
+    t = Trainer(cfg, tmp_path / "run")
+    real_step = t.server.step
+    calls = {"n": 0}
+
+    def step(*args, **kwargs):
+        grad, loss, acc = real_step(*args, **kwargs)
+        calls["n"] += 1
+        return grad, (float("nan") if calls["n"] == 5 else loss), acc
+
+    monkeypatch.setattr(t.server, "step", step)
+    with pytest.raises(SflauditError, match="loss became nan at epoch 0 step 5") as err:
+        t.fit()
+    assert "\n" not in str(err.value)
+    assert load_checkpoint(tmp_path / "run" / "ckpt.pt")["step"] == 4      # the last good checkpoint survives
+    assert not (tmp_path / "run" / "summary.json").exists()
