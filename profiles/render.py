@@ -1,0 +1,115 @@
+"""Rendering of ``sflaudit profile``: the rich table, and JSON/CSV rows, to stdout or a file (atomically)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from sflaudit.runs import atomic_write_text
+
+PROFILE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("depth", "depth"), ("client_layers", "client holds"), ("sent", "sent C×H×W"), ("client_params", "client params"),
+    ("client_flops", "client MMAC/img"), ("server_flops", "server MMAC/img"), ("step_up", "step up MB"),
+    ("step_down", "step down MB"), ("sync_moco", "sync MB moco"), ("sync_mona", "sync MB monaco"),
+    ("run_moco", "run MB moco"), ("run_mona", "run MB monaco"), ("ref_total_mb", "ref calc MB"),
+    ("memory_bytes", "client peak MB"),
+)
+
+
+def profile_cells(row: dict, symmetric: str) -> dict[str, str]:
+    mb = 1024 ** 2
+    layers = row["client_layers"]
+    return {
+        "depth": str(row["depth"]),
+        "client_layers": layers[-1] if len(layers) == 1 else f"… {layers[-1]}",
+        "sent": " + ".join("×".join(map(str, s)) for s in row["sent"]),
+        "client_params": f"{row['client_params']:,}",
+        "client_flops": f"{row['client_flops'] / 1e6:.1f}",
+        "server_flops": f"{row['server_flops'] / 1e6:.1f}",
+        "step_up": f"{row[f'step_up_{symmetric}'] / mb:.2f}",
+        "step_down": f"{row[f'step_down_{symmetric}'] / mb:.2f}",
+        "sync_moco": f"{(row['sync_up_mocosfl'] + row['sync_down_mocosfl']) / mb:.2f}",
+        "sync_mona": f"{(row['sync_up_monacosfl'] + row['sync_down_monacosfl']) / mb:.2f}",
+        "run_moco": f"{(row['run_up_mocosfl'] + row['run_down_mocosfl']) / mb:.1f}",
+        "run_mona": f"{(row['run_up_monacosfl'] + row['run_down_monacosfl']) / mb:.1f}",
+        "ref_total_mb": f"{row['ref_total_mb']:.2f}",
+        "memory_bytes": f"{row['memory_bytes'] / mb:.1f}" if row.get("memory_bytes") is not None else "-",
+    }
+
+
+def print_depth_list(arch: str, depths: list[int], width: float, fmt: str, out: Path | None) -> None:
+    from sflaudit.models import cut_info
+
+    rows = [cut_info(arch, d, width=width) for d in depths]
+    data = [{"depth": i.depth, "client_layers": list(i.client_layers), "sent": [list(s) for s in i.sent],
+             "client_params": i.client_params} for i in rows]
+    if fmt == "table":
+        from rich.table import Table
+
+        table = Table(title=f"{arch} depths (width {width:g})")
+        for col in ("depth", "client holds", "sent C×H×W", "client params"):
+            table.add_column(col, justify="right" if col != "client holds" else "left")
+        for r in data:
+            table.add_row(str(r["depth"]), ", ".join(r["client_layers"]),
+                          " + ".join("×".join(map(str, s)) for s in r["sent"]), f"{r['client_params']:,}")
+        write_table(table, out)
+    else:
+        write_rows(data, fmt, out)
+
+
+def emit_profile(rows: list[dict], cfg: Any, schedule: dict, fmt: str, out: Path | None) -> None:
+    if fmt == "table":
+        from rich.table import Table
+
+        table = Table(title=f"{cfg.model.arch} (width {cfg.model.width:g}, {cfg.sfl.clients} clients, B "
+                            f"{cfg.sfl.batch}, {schedule['epochs']} epochs × {schedule['steps_per_epoch']} steps, "
+                            f"{cfg.ssl.symmetric}-side symmetric, wire {cfg.sfl.wire_dtype})",
+                      caption="MB = MiB; step = one participating client; sync/run = all clients; MMAC = fvcore "
+                              "FLOPs (1 FLOP = 1 multiply-add); ref calc = the reference overhead calculator "
+                              "(protocol §6.1)")
+        for _, title in PROFILE_COLUMNS:
+            table.add_column(title, justify="left" if title == "client holds" else "right")
+        for r in rows:
+            cells = profile_cells(r, cfg.ssl.symmetric)
+            table.add_row(*(cells[key] for key, _ in PROFILE_COLUMNS))
+        write_table(table, out)
+        uncounted = sorted({op for r in rows for op in r.get("uncounted_ops", [])})
+        if uncounted and out is None:
+            typer.echo(f"operators fvcore did not count: {', '.join(uncounted)}", err=True)
+    else:
+        write_rows(rows, fmt, out)
+
+
+def write_table(table: Any, out: Path | None) -> None:
+    from rich.console import Console
+
+    if out is None:
+        Console(width=max(160, shutil.get_terminal_size().columns)).print(table)
+        return
+    console = Console(record=True, width=200, file=io.StringIO())
+    console.print(table)
+    atomic_write_text(out, console.export_text())
+
+
+def write_rows(rows: list[dict], fmt: str, out: Path | None) -> None:
+    if fmt == "json":
+        text = json.dumps(rows, indent=2) + "\n"
+    else:
+        buf = io.StringIO()
+        keys = list(rows[0].keys()) if rows else []
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()})
+        text = buf.getvalue()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
