@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from torch import Tensor
 from sflaudit.config import Config, config_to_toml
 from sflaudit.data import augment
 from sflaudit.errors import SflauditError
-from sflaudit.runs import RunDir, append_jsonl, atomic_write_json, read_jsonl, atomic_write_text
+from sflaudit.runs import RunDir, append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from sflaudit.sfl import checkpoint as ckpt_io
 from sflaudit.sfl.clients import ClientPool, float_state
 from sflaudit.sfl.evaluate import extract_features, knn_accuracy, linear_probe
@@ -199,7 +200,7 @@ class Trainer:
         if run.ckpt.is_file():
             ckpt_io.restore(self, run.ckpt)
             kept = [r for r in read_jsonl(run.metrics) if r.get("step", 0) <= self.step]
-            atomic_write_text(run.metrics, "".join(_json_line(r) for r in kept))
+            atomic_write_text(run.metrics, "".join(json.dumps(r) + "\n" for r in kept))
         else:
             run.path.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run.config, config_to_toml(cfg))
@@ -287,11 +288,6 @@ class Trainer:
         }
         atomic_write_json(run.summary, summary)
         return summary
-
-
-def _json_line(row: dict[str, Any]) -> str:
-    import json
-    return json.dumps(row) + "\n"
 
 
 def _last_loss(path: Path) -> float | None:
