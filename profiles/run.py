@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from sflaudit.config import Config, config_to_dict
-from sflaudit.models import split_model
 from sflaudit.sfl.schedule import Schedule, plan_schedule
 
 from profiles.table import profile_rows
-from profiles.traffic import run_traffic_for_schedule, state_dict_bytes, wire_dtype_bytes
+from profiles.traffic import run_traffic_for_schedule, wire_dtype_bytes
 
 
 def schedule_for(cfg: Config) -> Schedule:
@@ -41,8 +40,7 @@ def config_rows(cfg: Config, depths: Iterable[int], schedule: Schedule, *, memor
 def run_profile(cfg: Config, schedule: Schedule) -> dict[str, Any]:
     """profile.json of one run: the depth's profile row and the analytic traffic of the run's own method."""
     row = config_rows(cfg, [cfg.model.depth], schedule)[0]
-    client = split_model(cfg.model.arch, cfg.model.depth, width=cfg.model.width).client
-    analytic = run_traffic_for_schedule(row["sent_elements"], state_dict_bytes(client), method=cfg.sfl.method,
+    analytic = run_traffic_for_schedule(row["sent_elements"], row["weight_bytes"], method=cfg.sfl.method,
                                         schedule=schedule, dtype_bytes=wire_dtype_bytes(cfg.sfl.wire_dtype))
     return {"arch": cfg.model.arch, "depth": cfg.model.depth, "method": cfg.sfl.method,
             "schedule": schedule_dict(schedule), "row": row, "analytic_traffic": analytic.as_dict(),

@@ -167,19 +167,14 @@ def profile(
     """Bytes, FLOPs, parameters and client memory per depth (analytic; the reference calculator alongside)."""
     if fmt not in ("table", "json", "csv"):
         raise SflauditError(f"--format {fmt!r} is not one of table, json, csv")
-    from sflaudit.models import check_depth, depth_range
-
-    cfg_arch = arch
-    if arch is not None:
-        depth_range(arch)   # unknown arch → one-line error before anything else
-    cfg = _config(config, preset, [*(set_ or []), *( [f'model.arch="{arch}"', f"model.depth={depth_range(arch).start}"]
-                                                     if arch else [])])
-    arch = cfg_arch or cfg.model.arch
     from profiles.depths import parse_depths
+    from sflaudit.models import depth_range
 
+    # --arch replaces the config's arch; its first depth keeps the config valid (the table covers --depths)
+    arch_sets = [f'model.arch="{arch}"', f"model.depth={depth_range(arch).start}"] if arch else []
+    cfg = _config(config, preset, [*(set_ or []), *arch_sets])
+    arch = cfg.model.arch
     chosen = parse_depths(depths, arch) if depths else list(depth_range(arch))
-    for d in chosen:
-        check_depth(arch, d)
     from profiles.render import emit_profile, print_depth_list
 
     if list_:
