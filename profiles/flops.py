@@ -5,9 +5,9 @@ Convention (fvcore's, the reference calculator's): **1 FLOP = 1 multiply-add**; 
 average pooling = numel of its input. Operators fvcore has no handle for are *not* counted; their names are
 returned in :attr:`FlopCount.uncounted` so the CLI can list them.
 
-Weight standardisation (``WSConv2d`` standardises its weight inside ``forward``): those ops (mean, var/std,
-sub, div on the weight) touch only the parameters, not the activations, and fvcore has no handle for any of
-them, so they are left out of the count and show up in ``uncounted``. That is the protocol's convention
+Weight standardisation (``WSConv2d`` standardises its weight inside ``forward``, one autograd function traced as
+``prim::PythonOp._WeightStandardize``) touches only the parameters, not the activations, and fvcore has no handle
+for it, so it is left out of the count and shows up in ``uncounted``. That is the protocol's convention
 (conv MACs + 5·numel per GroupNorm); the tests pin the resulting numbers to protocol §2.1–2.2.
 
 Counting runs in eval mode under ``torch.no_grad`` on a batch of one image, and restores each module's

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sflaudit.models.weight_std import standardize_weight
+
 CHANNELS_PER_GROUP = 4
 """GroupNorm group size used everywhere (protocol §2: ``NUM_CHANNEL_GROUP = 4``)."""
 
@@ -46,10 +48,7 @@ class WSConv2d(nn.Conv2d):
 
     def standardized_weight(self) -> Tensor:
         """The weight actually convolved: C_out×(C_in/groups)×kh×kw, zero mean and unit std per output filter."""
-        w = self.weight
-        mean = w.mean(dim=(1, 2, 3), keepdim=True)
-        std = w.std(dim=(1, 2, 3), keepdim=True)  # unbiased (N − 1), as in the reference
-        return (w - mean) / (std + WS_EPS)
+        return standardize_weight(self.weight, WS_EPS)   # unbiased std (N − 1), as in the reference
 
     def forward(self, x: Tensor) -> Tensor:
         return self._conv_forward(x, self.standardized_weight(), self.bias)
