@@ -5,6 +5,9 @@ times ``Trainer.train_step`` (augmentation, per-client forward, metered wire, se
 SGD) and a floor: one monolithic network (client + server + projector) doing the same rows in one go — forward and
 backward on the query rows, a no-grad forward on the key rows, and for the ``original`` mode the server-only second
 loss term — followed by one SGD step. Throughput ratio = floor seconds / trainer seconds (1.0 = no overhead).
+A second, per-client floor runs the client part as 5 separate weight copies, each on its own rows (what the
+protocol requires: clients do not share weights); the gap between the two floors is the cost of per-client weights
+(small-batch convolutions, weight standardisation per model), not of the trainer.
 
 Run with the allocator settings the project uses:
     GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184 \
@@ -52,14 +55,21 @@ def time_it(fn, steps: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def floor_step(t: Trainer, precision: str):
-    """The equal-work monolithic step for trainer ``t`` (same modules, same rows, one SGD step)."""
+def floor_step(t: Trainer, precision: str, per_client: bool = False):
+    """The equal-work monolithic step for trainer ``t`` (same modules, same rows, one SGD step).
+
+    per_client: the client part runs as ``pool`` separate weight copies on their own rows (forward, no-grad
+    momentum forward), as the protocol requires — the floor of any implementation with per-client weights.
+    """
     client = copy.deepcopy(t.clients.online[0])
     server = copy.deepcopy(t.server.online)
     model = torch.nn.Sequential(client, server)
     momentum = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     pool = t.schedule.pool_size
+    clients = [client] + [copy.deepcopy(client) for _ in range(pool - 1)] if per_client else [client]
+    momentum_clients = [copy.deepcopy(c).requires_grad_(False) for c in clients] if per_client else [momentum[0]]
+    params = [p for c in clients for p in c.parameters()] + list(server.parameters())
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
     rows = t.schedule.rows_per_client * pool
     fmt = t.memory_format
     x = torch.randn(rows, 3, 32, 32).contiguous(memory_format=fmt)
@@ -72,10 +82,12 @@ def floor_step(t: Trainer, precision: str):
         nonlocal h_shape
         opt.zero_grad(set_to_none=True)
         with ctx:
-            h = client(x)
+            chunks = x.chunk(len(clients))
+            h = torch.cat([c(xc) for c, xc in zip(clients, chunks)])
             q = F.normalize(server(h), dim=1)
             with torch.no_grad():
-                k = F.normalize(momentum(x), dim=1)
+                hk = torch.cat([c(xc) for c, xc in zip(momentum_clients, chunks)])
+                k = F.normalize(momentum[1](hk), dim=1)
             logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.t().to(q.dtype)], 1).float() / 0.1
             loss = F.cross_entropy(logits, torch.zeros(rows, dtype=torch.long))
             if original:   # the server-only second term of the MocoSFL loss
@@ -101,8 +113,9 @@ def main() -> None:
     torch.set_num_threads(torch.get_num_threads())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 5 clients × B 20, K 6000, ResNet-18")
     print("trainer s/step = Trainer.train_step + its share of the syncs (11 per 125 steps); ratio = floor / trainer")
+    print("per-client floor = the same, with the client part as 5 separate weight copies on their own rows")
     print(f"{'depth':>5} {'mode':>8} {'prec':>5} {'trainer s/step':>15} {'(sync s)':>9} {'floor s/step':>13} "
-          f"{'ratio':>6} {'vs fp32 floor':>14}")
+          f"{'ratio':>6} {'vs fp32 floor':>14} {'per-client floor':>17} {'ratio':>6}")
     with tempfile.TemporaryDirectory() as tmp:
         for depth in [int(d) for d in args.depths.split(",")]:
             for mode in args.modes.split(","):
@@ -114,11 +127,13 @@ def main() -> None:
                     sch = t.schedule
                     trainer_s += sync_s * sch.syncs_per_epoch / sch.steps_per_epoch
                     floor_s = time_it(floor_step(t, prec), args.steps)
+                    pc_floor_s = time_it(floor_step(t, prec, per_client=True), args.steps)
                     if prec == "fp32":
                         fp32_floor = floor_s
                     vs = f"{fp32_floor / trainer_s:.2f}x" if fp32_floor else "-"
                     print(f"{depth:>5} {mode:>8} {prec:>5} {trainer_s:>15.3f} {sync_s:>9.3f} {floor_s:>13.3f} "
-                          f"{floor_s / trainer_s:>6.2f} {vs:>14}", flush=True)
+                          f"{floor_s / trainer_s:>6.2f} {vs:>14} {pc_floor_s:>17.3f} {pc_floor_s / trainer_s:>6.2f}",
+                          flush=True)
                     del t
 
 
