@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sflaudit.config import Config, config_from_toml, config_to_toml
+from sflaudit.config import Config, config_to_toml
 from sflaudit.errors import SflauditError
-from sflaudit.runs import RunDir, atomic_write_json, load_checkpoint
+from sflaudit.runs import RunDir, atomic_write_json
 
 
 def prepare_run_dir(cfg: Config, run_dir: Path, *, force: bool) -> None:
@@ -65,17 +65,9 @@ def run_training(cfg: Config, run_dir: Path, *, force: bool = False, quiet: bool
 def evaluate_checkpoint(checkpoint: Path, *, linear_epochs: int | None = None,
                         out: Path | None = None) -> dict[str, Any]:
     """kNN and linear probe of a checkpoint's client 0 + server; writes eval.json beside it (or to ``out``)."""
-    from sflaudit.sfl import checkpoint as ckpt_io
-    from sflaudit.sfl.trainer import Trainer
+    from sflaudit.sfl.monitor import evaluate_checkpoint_file
 
-    state = load_checkpoint(checkpoint)
-    cfg = config_from_toml(state["config"], source=f"{checkpoint} (config)")
-    if linear_epochs is not None:
-        cfg.eval.linear_epochs = linear_epochs
-    trainer = Trainer(cfg, checkpoint.parent)
-    ckpt_io.load_weights(trainer, checkpoint)
-    result: dict[str, Any] = {"checkpoint": str(checkpoint), "step": int(state["step"]), "knn": trainer.knn()}
-    if cfg.eval.linear_epochs > 0:
-        result.update(trainer.probe())
+    result: dict[str, Any] = {"checkpoint": str(checkpoint),
+                              **evaluate_checkpoint_file(checkpoint, linear_epochs=linear_epochs)}
     atomic_write_json(out or checkpoint.parent / "eval.json", result)
     return result

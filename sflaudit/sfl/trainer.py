@@ -20,7 +20,7 @@ from sflaudit.errors import SflauditError
 from sflaudit.runs import RunDir, append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from sflaudit.sfl import checkpoint as ckpt_io
 from sflaudit.sfl.clients import ClientPool, float_state
-from sflaudit.sfl.evaluate import extract_features, knn_accuracy, linear_probe
+from sflaudit.sfl.monitor import bank_indices, knn_monitor, probe_monitor
 from sflaudit.sfl.sampling import ClientBatches, sample_pool
 from sflaudit.sfl.schedule import Schedule, plan_schedule, scheduled_lr
 from sflaudit.sfl.server import Server
@@ -72,7 +72,7 @@ class Trainer:
         self.pool: list[int] = []
         self.best_knn: float | None = None
         self.last_knn: float | None = None
-        self.bank_idx = self._bank_indices()
+        self.bank_idx = bank_indices(int(self.data.train.shape[0]), cfg.eval.bank_size, seed)
         self.eval_seconds = 0.0                                   # wall time spent in the kNN monitor
 
     # ------------------------------------------------------------------------------------------------ one step
@@ -149,45 +149,15 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ evaluation
 
-    def _bank_indices(self) -> Tensor:
-        n = self.data.train.shape[0]
-        size = self.cfg.eval.bank_size
-        if size <= 0 or size >= n:
-            return torch.arange(n)
-        return torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.run.seed + 7))[:size]
-
-    def _eval_modules(self) -> list[torch.nn.Module]:
-        return [self.clients.online[0], self.server.online]
-
     def knn(self) -> float:
         """kNN monitor: client 0 online → server online incl. projector, cosine, k / T from the config."""
-        client, server = self.clients.online[0], self.server.online
-        modes = [m.training for m in (client, server)]
-        client.eval(), server.eval()
-        try:
-            with self.autocast:
-                model = lambda x: server(client(x.to(self.device)))  # noqa: E731
-                kw = dict(mean=self.data.mean, std=self.data.std, normalize_out=True, memory_format=self.memory_format)
-                bank = extract_features(model, self.data.train[self.bank_idx], **kw).cpu()
-                query = extract_features(model, self.data.test, **kw).cpu()
-        finally:
-            client.train(modes[0]), server.train(modes[1])
-        return knn_accuracy(query, self.data.test_labels, bank, self.data.train_labels[self.bank_idx],
-                            self.data.dataset.num_classes, k=self.cfg.eval.knn_k, temperature=self.cfg.eval.knn_t)
+        return knn_monitor(self.clients.online[0], self.server.online, self.data, self.bank_idx, self.cfg,
+                           device=self.device, memory_format=self.memory_format, autocast=self.autocast)
 
     def probe(self) -> dict[str, float]:
         """Linear probe on frozen backbone features of client 0 + server backbone (no projector)."""
-        client, backbone = self.clients.online[0], self.server.online[0]
-        client.eval(), backbone.eval()
-        model = lambda x: backbone(client(x.to(self.device)))  # noqa: E731
-        kw = dict(mean=self.data.mean, std=self.data.std, memory_format=self.memory_format)
-        train_x = extract_features(model, self.data.train[self.bank_idx], **kw).cpu()
-        test_x = extract_features(model, self.data.test, **kw).cpu()
-        client.train(), backbone.train()
-        res = linear_probe(train_x, self.data.train_labels[self.bank_idx], test_x, self.data.test_labels,
-                           self.data.dataset.num_classes, epochs=self.cfg.eval.linear_epochs,
-                           batch=self.cfg.eval.linear_batch, generator=torch.Generator().manual_seed(self.cfg.run.seed))
-        return {"linear_probe_best": res.best, "linear_probe_last": res.last}
+        return probe_monitor(self.clients.online[0], self.server.online[0], self.data, self.bank_idx, self.cfg,
+                             device=self.device, memory_format=self.memory_format)
 
     # ------------------------------------------------------------------------------------------------ the loop
 

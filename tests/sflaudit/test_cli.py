@@ -64,7 +64,9 @@ def test_eval__checkpoint_on_demand(smoke_run: Path, tmp_path: Path) -> None:
                    "--out", str(tmp_path / "eval.json"))
     assert res.returncode == 0, res.stderr
     doc = json.loads((tmp_path / "eval.json").read_text())
-    assert 0.0 <= doc["knn"] <= 100.0 and "linear_probe_best" in doc
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    assert doc["knn"] == pytest.approx(summary["knn_best"], abs=1e-9)   # best.pt holds the best-kNN weights
+    assert 0.0 <= doc["linear_probe_best"] <= 100.0
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,115 @@
+"""Feature-quality monitors of a run (protocol §4) on client 0's online model and the server's online model.
+
+Used by the trainer (kNN every ``eval.every`` epochs, probe at the end) and by ``sflaudit eval``, which builds only
+these two models from a checkpoint instead of a whole trainer (all N clients, online and momentum).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sflaudit.config import Config, config_from_toml
+from sflaudit.errors import SflauditError
+from sflaudit.runs import load_checkpoint
+from sflaudit.sfl.evaluate import extract_features, knn_accuracy, linear_probe
+from sflaudit.sfl.setup import RunData, build_split, load_run_data, pick_device
+
+
+def bank_indices(n_train: int, bank_size: int, seed: int) -> Tensor:
+    """Indices of the kNN memory bank / probe training set: all ``n_train`` images when ``bank_size`` ≤ 0 or ≥ n,
+    else a fixed random subset of ``bank_size`` (seeded by ``seed + 7``, so every evaluation of a run uses the same)."""
+    if bank_size <= 0 or bank_size >= n_train:
+        return torch.arange(n_train)
+    return torch.randperm(n_train, generator=torch.Generator().manual_seed(seed + 7))[:bank_size]
+
+
+@contextlib.contextmanager
+def _frozen(modules: list[nn.Module]) -> Iterator[None]:
+    """Eval mode for the duration; each module's training flag restored afterwards."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes, strict=True):
+            m.train(mode)
+
+
+def knn_monitor(client: nn.Module, server: nn.Module, data: RunData, bank_idx: Tensor, cfg: Config, *,
+                device: torch.device, memory_format: torch.memory_format = torch.preserve_format,
+                autocast: contextlib.AbstractContextManager | None = None) -> float:
+    """kNN top-1 accuracy (%) of client → server (backbone + projector) features: cosine, k / T from ``cfg.eval``.
+
+    Bank = the training images at ``bank_idx``; queries = the whole test split.
+    """
+    ctx = autocast if autocast is not None else contextlib.nullcontext()
+    with _frozen([client, server]), ctx:
+        model = lambda x: server(client(x.to(device)))  # noqa: E731
+        kw: dict[str, Any] = dict(mean=data.mean, std=data.std, normalize_out=True, memory_format=memory_format)
+        bank = extract_features(model, data.train[bank_idx], **kw).cpu()
+        query = extract_features(model, data.test, **kw).cpu()
+    return knn_accuracy(query, data.test_labels, bank, data.train_labels[bank_idx], data.dataset.num_classes,
+                        k=cfg.eval.knn_k, temperature=cfg.eval.knn_t)
+
+
+def probe_monitor(client: nn.Module, backbone: nn.Module, data: RunData, bank_idx: Tensor, cfg: Config, *,
+                  device: torch.device, memory_format: torch.memory_format = torch.preserve_format) -> dict[str, float]:
+    """Linear probe on frozen client → server-backbone features (no projector); protocol §4.2.
+
+    Returns {"linear_probe_best": reference variant (best test epoch), "linear_probe_last": last epoch}.
+    """
+    with _frozen([client, backbone]):
+        model = lambda x: backbone(client(x.to(device)))  # noqa: E731
+        kw: dict[str, Any] = dict(mean=data.mean, std=data.std, memory_format=memory_format)
+        train_x = extract_features(model, data.train[bank_idx], **kw).cpu()
+        test_x = extract_features(model, data.test, **kw).cpu()
+    res = linear_probe(train_x, data.train_labels[bank_idx], test_x, data.test_labels, data.dataset.num_classes,
+                       epochs=cfg.eval.linear_epochs, batch=cfg.eval.linear_batch,
+                       generator=torch.Generator().manual_seed(cfg.run.seed))
+    return {"linear_probe_best": res.best, "linear_probe_last": res.last}
+
+
+def evaluate_state(state: dict[str, Any], cfg: Config, *, source: str) -> dict[str, float]:
+    """kNN (and the linear probe when ``cfg.eval.linear_epochs`` > 0) of a checkpoint's client 0 + server.
+
+    Builds only those two models (not the whole pool). ``source`` names the checkpoint in error messages.
+    """
+    data = load_run_data(cfg, np.random.default_rng(cfg.run.seed))
+    split, projector = build_split(cfg, int(data.train.shape[-1]))
+    server = nn.Sequential(split.server, projector)
+    try:
+        split.client.load_state_dict(state["clients_online"][0])
+        server.load_state_dict(state["server_online"])
+    except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SflauditError(f"incompatible checkpoint {source}: its weights do not fit {cfg.model.arch} depth "
+                            f"{cfg.model.depth} width {cfg.model.width} ({first})") from None
+    device = pick_device(cfg.run.device)
+    fmt = torch.channels_last if cfg.optim.channels_last else torch.preserve_format
+    client = split.client.to(device=device, memory_format=fmt)
+    server = server.to(device=device, memory_format=fmt)
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.optim.precision == "bf16"
+                else contextlib.nullcontext())
+    bank = bank_indices(int(data.train.shape[0]), cfg.eval.bank_size, cfg.run.seed)
+    result = {"knn": knn_monitor(client, server, data, bank, cfg, device=device, memory_format=fmt,
+                                 autocast=autocast)}
+    if cfg.eval.linear_epochs > 0:
+        result.update(probe_monitor(client, server[0], data, bank, cfg, device=device, memory_format=fmt))
+    return result
+
+
+def evaluate_checkpoint_file(path: Path, *, linear_epochs: int | None = None) -> dict[str, Any]:
+    """Load ``path`` (weights_only), rebuild its config and evaluate it: {"step", "knn", [linear_probe_*]}."""
+    state = load_checkpoint(path)
+    cfg = config_from_toml(state["config"], source=f"{path} (config)")
+    if linear_epochs is not None:
+        cfg.eval.linear_epochs = linear_epochs
+    return {"step": int(state["step"]), **evaluate_state(state, cfg, source=str(path))}
