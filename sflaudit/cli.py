@@ -77,7 +77,11 @@ def train(
                   epochs=epochs, precision=precision, device=device)
     run_dir = out or Path("runs") / f"{cfg.sfl.method}-{cfg.model.arch}-d{cfg.model.depth}"
     from sflaudit.jobs import run_training
+    from sflaudit.sfl.setup import pick_device, precision_warning
 
+    warning = precision_warning(cfg, pick_device(cfg.run.device))
+    if warning:
+        typer.echo(warning, err=True)
     summary = run_training(cfg, run_dir, force=force, quiet=quiet, console=_console())
     from profiles.run import write_run_profile
     from sflaudit.sfl.schedule import Schedule

@@ -24,6 +24,34 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool | None:
+    """Whether the CPU computes bf16 natively (AVX512_BF16 or AMX); None when unknown (no /proc/cpuinfo).
+
+    Without either, oneDNN emulates bf16 convolutions: measured 3.6× *slower* than fp32 on an AVX-512 Xeon.
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return None
+    flags = {word for line in cpuinfo.splitlines() if line.startswith("flags") for word in line.split()}
+    if not flags:
+        return None
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
+def precision_warning(cfg: Config, device: torch.device) -> str | None:
+    """A one-line warning when ``--precision bf16`` will run emulated (slower than fp32) on this CPU."""
+    if cfg.optim.precision != "bf16" or device.type != "cpu" or cpu_has_native_bf16() is not False:
+        return None
+    return ("warning: this CPU has no native bf16 (no AVX512_BF16/AMX); bf16 is emulated and runs several times "
+            "slower than fp32 here")
+
+
 def to_nchw(x: np.ndarray) -> Tensor:
     """N×H×W×3 uint8 array → contiguous N×3×H×W uint8 tensor."""
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
