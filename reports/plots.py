@@ -83,7 +83,8 @@ def _empty(ax: Any, text: str = "no finished cells yet") -> None:
 
 
 def _lines(ax: Any, rows: Sequence[Row], specs: Sequence[tuple[str, str, str]], scale: float = 1.0) -> bool:
-    """One line per (method, key); specs = (key, label suffix, linestyle). Returns whether anything was drawn.
+    """One line per (method, key); specs = (key, label suffix, linestyle), then the legend — or, when nothing was
+    drawn, the "no finished cells yet" note. Returns whether anything was drawn.
 
     When every method has exactly the same series for a key (e.g. per-step bytes), it is drawn once, in grey,
     labelled with all the methods, instead of one line hiding the other.
@@ -102,6 +103,10 @@ def _lines(ax: Any, rows: Sequence[Row], specs: Sequence[tuple[str, str, str]], 
             ax.plot(xs, ys, linestyle=style, marker=METHOD_MARKERS.get(group[0], "o") if len(group) == 1 else "D",
                     markersize=5, color=color, label=f"{name} {suffix}".strip())
             drawn = True
+    if drawn:
+        ax.legend(loc="best", fontsize=8)
+    else:
+        _empty(ax)
     return drawn
 
 
@@ -112,10 +117,7 @@ def accuracy_plot(rows: Sequence[Row]) -> bytes:
         left, right = fig.subplots(1, 2)
         for ax, key, title in ((left, "knn_best", "kNN monitor (best evaluation)"),
                                (right, "probe_best", "Linear probe on frozen features")):
-            if _lines(ax, rows, ((key, "", "-"),)):
-                ax.legend(loc="best", fontsize=8)
-            else:
-                _empty(ax)
+            _lines(ax, rows, ((key, "", "-"),))
             ax.set_ylabel("test accuracy (%)")
             ax.set_title(f"{title} — higher is better")
             _depth_axis(ax, rows)
@@ -131,16 +133,10 @@ def attack_plot(rows: Sequence[Row]) -> bytes:
         specs = [("attack_ssim", "SSIM", "-")]
         if any(r.get("attack_lpips") is not None for r in rows):
             specs.append(("attack_lpips", "LPIPS", ":"))
-        if _lines(left, rows, specs):
-            left.legend(loc="best", fontsize=8)
-        else:
-            _empty(left)
+        _lines(left, rows, specs)
         left.set_ylabel("SSIM / LPIPS (0–1)")
         left.set_title("SSIM (lower = more private), LPIPS (higher = more private)")
-        if _lines(right, rows, (("attack_psnr", "PSNR", "-"),)):
-            right.legend(loc="best", fontsize=8)
-        else:
-            _empty(right)
+        _lines(right, rows, (("attack_psnr", "PSNR", "-"),))
         right.set_ylabel("PSNR (dB)")
         right.set_title("Reconstruction PSNR (lower = more private)")
         for ax in (left, right):
@@ -160,9 +156,6 @@ def bandwidth_plot(rows: Sequence[Row]) -> bytes:
                                        (right, run, "Whole run, one client", "MiB per client per run")):
             if _lines(ax, rows, specs, scale=MIB):
                 _log_axis(ax, "y")
-                ax.legend(loc="best", fontsize=8)
-            else:
-                _empty(ax)
             ax.set_ylabel(f"{unit} (log)")
             ax.set_title(title)
             _depth_axis(ax, rows)
