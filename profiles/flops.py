@@ -26,8 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-PROJECTOR_HIDDEN = 1024
-PROJECTOR_OUT = 1024
+from sflaudit.sfl.moco import build_projector
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class FlopCount:
 
 @dataclass(frozen=True)
 class SplitFlops:
-    """Forward FLOPs per image on both sides of the cut; ``server`` includes pooling and the MoCo projector."""
+    """Forward FLOPs per image on both sides of the cut; ``server`` includes pooling and the run's MoCo projector."""
 
     client: FlopCount
     server: FlopCount
@@ -53,9 +52,11 @@ class SplitFlops:
         return tuple(sorted(set(self.client.uncounted) | set(self.server.uncounted)))
 
 
-def moco_projector(feature_dim: int, hidden: int = PROJECTOR_HIDDEN, out: int = PROJECTOR_OUT) -> nn.Sequential:
-    """The MoCo V2 projector Linear(F, 1024) → ReLU → Linear(1024, 1024), built locally for counting only."""
-    return nn.Sequential(nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
+def moco_projector(feature_dim: int, moco_version: str = "V2") -> nn.Module:
+    """The projector the trainer builds for ``moco_version`` (``sflaudit.sfl.moco.build_projector``), made without
+    touching the global RNG; V2 is Linear(F, 1024) → ReLU → Linear(1024, 1024), V1 Linear(F, 128)."""
+    with torch.random.fork_rng(devices=[]):
+        return build_projector(moco_version, feature_dim)
 
 
 @contextmanager
@@ -118,6 +119,7 @@ def split_flops(
     feature_dim: int,
     input_size: int = 32,
     projector: bool = True,
+    moco_version: str = "V2",
 ) -> SplitFlops:
     """Per-image forward FLOPs of a client/server pair (``SplitModel.client`` / ``.server``).
 
@@ -126,7 +128,8 @@ def split_flops(
         server: h → pooled features of size ``feature_dim``.
         feature_dim: F, the projector's input size.
         input_size: S, image side.
-        projector: count the MoCo V2 projector on top of the server (the reference calculator does).
+        projector: count the MoCo projector on top of the server (the reference calculator does).
+        moco_version: ``ssl.moco_version``, which projector (V1: F·128 MACs; V2: F·1024 + 1024·1024; …).
     """
     device = next((p.device for p in client.parameters()), torch.device("cpu"))
     image = torch.zeros(1, 3, input_size, input_size, device=device)
@@ -135,15 +138,17 @@ def split_flops(
         hidden = client(image)
     server_module: nn.Module = server
     if projector:
-        server_module = nn.Sequential(server, moco_projector(feature_dim).to(hidden.device))
+        server_module = nn.Sequential(server, moco_projector(feature_dim, moco_version).to(hidden.device))
     server_count = count_flops(server_module, torch.randn_like(hidden))
     return SplitFlops(client=client_count, server=server_count, server_input=tuple(hidden.shape[1:]))
 
 
 def cut_flops(
-    arch: str, depth: int, *, width: float = 1.0, input_size: int = 32, projector: bool = True
+    arch: str, depth: int, *, width: float = 1.0, input_size: int = 32, projector: bool = True,
+    moco_version: str = "V2",
 ) -> SplitFlops:
-    """Per-image forward FLOPs at ``depth`` of ``arch`` (builds ``sflaudit.models.split_model``)."""
+    """Per-image forward FLOPs at ``depth`` of ``arch`` (builds ``sflaudit.models.split_model``) with the
+    ``moco_version`` projector on the server."""
     from sflaudit.models import split_model
 
     split = split_model(arch, depth, width=width, input_size=input_size)
@@ -153,4 +158,5 @@ def cut_flops(
         feature_dim=split.info.feature_dim,
         input_size=input_size,
         projector=projector,
+        moco_version=moco_version,
     )

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sflaudit.artifacts import RunDir, RunProfile
 from sflaudit.config import Config, config_to_dict
 from sflaudit.sfl.schedule import Schedule, plan_schedule
 
@@ -14,42 +15,44 @@ from profiles.traffic import run_traffic_for_schedule, wire_dtype_bytes
 
 
 def schedule_for(cfg: Config) -> Schedule:
-    """The run schedule of ``cfg`` (loads the dataset to size client 0's share exactly as the trainer does)."""
+    """The run schedule of ``cfg``: client 0's share sized exactly as the trainer draws it, from the labels alone
+    (no image is decoded; CIFAR needs no files)."""
     from sflaudit.sfl.setup import client0_size
 
     return plan_schedule(cfg, client0_size(cfg))
 
 
-def schedule_dict(schedule: Schedule) -> dict[str, Any]:
-    return {"steps_per_epoch": schedule.steps_per_epoch, "epochs": schedule.epochs,
-            "pool_size": schedule.pool_size, "clients": schedule.clients,
-            "syncs_per_epoch": schedule.syncs_per_epoch, "rows_per_client": schedule.rows_per_client}
-
-
 def config_rows(cfg: Config, depths: Iterable[int], schedule: Schedule, *, memory: bool = True
                 ) -> list[dict[str, Any]]:
-    """One profile row per depth for ``cfg``'s arch, width, batch, symmetric mode, wire dtype and schedule."""
+    """One profile row per depth for ``cfg``'s arch, width, batch, symmetric mode, wire dtype, MoCo version, sync
+    settings and schedule."""
     return profile_rows(
         cfg.model.arch, list(depths), width=cfg.model.width, batch=cfg.sfl.batch, symmetric=cfg.ssl.symmetric,
         wire_dtype=cfg.sfl.wire_dtype, steps_per_epoch=schedule.steps_per_epoch, epochs=schedule.epochs,
         pool_size=schedule.pool_size, clients=schedule.clients, syncs_per_epoch=schedule.syncs_per_epoch,
-        memory=memory,
+        moco_version=cfg.ssl.moco_version, sfl=cfg.sfl, memory=memory,
     )
 
 
-def run_profile(cfg: Config, schedule: Schedule) -> dict[str, Any]:
+def run_profile(cfg: Config, schedule: Schedule) -> RunProfile:
     """profile.json of one run: the depth's profile row and the analytic traffic of the run's own method."""
     row = config_rows(cfg, [cfg.model.depth], schedule)[0]
     analytic = run_traffic_for_schedule(row["sent_elements"], row["weight_bytes"], method=cfg.sfl.method,
-                                        schedule=schedule, dtype_bytes=wire_dtype_bytes(cfg.sfl.wire_dtype))
-    return {"arch": cfg.model.arch, "depth": cfg.model.depth, "method": cfg.sfl.method,
-            "schedule": schedule_dict(schedule), "row": row, "analytic_traffic": analytic.as_dict(),
-            "config": config_to_dict(cfg)}
+                                        schedule=schedule, dtype_bytes=wire_dtype_bytes(cfg.sfl.wire_dtype),
+                                        sfl=cfg.sfl)
+    return RunProfile(
+        arch=cfg.model.arch, depth=cfg.model.depth, method=cfg.sfl.method, schedule=schedule, sent=row["sent"],
+        client_params=row["client_params"], client_flops=row["client_flops"], server_flops=row["server_flops"],
+        step_up=analytic.per_step["up"], step_down=analytic.per_step["down"],
+        sync_up=analytic.per_sync["up"], sync_down=analytic.per_sync["down"],
+        run_up=analytic.total["up"], run_down=analytic.total["down"],
+        client_run_up=analytic.client_full["up"], client_run_down=analytic.client_full["down"],
+        analytic_traffic=analytic.as_dict(), row=row, config=config_to_dict(cfg),
+    )
 
 
 def write_run_profile(cfg: Config, run_dir: Path, schedule: Schedule) -> Path:
-    from sflaudit.runs import RunDir, atomic_write_json
-
-    path = RunDir(run_dir).profile
-    atomic_write_json(path, run_profile(cfg, schedule))
-    return path
+    """Write ``run_dir``/profile.json (:func:`run_profile`); returns its path."""
+    run = RunDir(Path(run_dir))
+    run.write_profile(run_profile(cfg, schedule))
+    return run.profile_path

@@ -5,9 +5,14 @@ Byte columns (all exact integers):
 
 * ``step_{up,down}_client`` / ``step_{up,down}_original``: one step, one participating client, for client-side
   symmetric (2B rows) and ``original`` (B rows) mode, in the wire dtype;
-* ``sync_{up,down}_{mocosfl,monacosfl}``: one sync, all clients (uploads from the pool, downloads to all N);
-* ``run_{up,down}_{mocosfl,monacosfl}``: the whole run, all clients, in the configured ``symmetric`` mode;
-* ``run_client_{up,down}_{method}``: the whole run for a client that is in the pool every epoch.
+* ``sync_{up,down}_{method}``: the run's last sync, all clients (uploads from the pool, downloads to all N);
+* ``run_{up,down}_{method}``: the whole run, all clients, in the configured ``symmetric`` mode;
+* ``run_client_{up,down}_{method}``: the whole run for a client that is in the pool every epoch;
+
+one set per registered sync strategy (``sflaudit.sfl.strategies.strategy_names()``: mocosfl, monacosfl, …), each
+counted as that strategy plans every sync of the run under ``sfl``.
+
+``server_flops`` include the projector of ``moco_version`` (the ``ref_*`` server column uses them as they are).
 
 ``ref_*`` columns are the reference calculator's (MiB, "G" = 1024³ MACs; protocol §6.1), with its own defaults
 unless ``reference`` overrides them.
@@ -20,13 +25,16 @@ from typing import Any
 
 import torch
 
+from sflaudit.config import SflConfig
 from sflaudit.errors import SflauditError
 from sflaudit.models import split_model
+from sflaudit.sfl.schedule import rows_per_client
+from sflaudit.sfl.strategies import strategy_names
 
 from profiles.flops import split_flops
 from profiles.memory import client_step_memory
 from profiles.reference import reference_overhead
-from profiles.traffic import METHODS, rows_per_client, run_traffic, state_dict_bytes, step_traffic, wire_dtype_bytes
+from profiles.traffic import run_traffic, state_dict_bytes, step_traffic, wire_dtype_bytes
 
 SYMMETRIC_MODES: tuple[str, ...] = ("client", "original")
 
@@ -45,6 +53,8 @@ def profile_row(
     pool_size: int,
     clients: int,
     syncs_per_epoch: int,
+    moco_version: str = "V2",
+    sfl: SflConfig | None = None,
     memory: bool = True,
     memory_execute: bool = False,
     reference: Mapping[str, int] | None = None,
@@ -57,7 +67,8 @@ def profile_row(
         split = split_model(arch, depth, width=width, input_size=input_size)
     info = split.info
     weight_bytes = state_dict_bytes(split.client)
-    flops = split_flops(split.client, split.server, feature_dim=info.feature_dim, input_size=input_size)
+    flops = split_flops(split.client, split.server, feature_dim=info.feature_dim, input_size=input_size,
+                        moco_version=moco_version)
     row: dict[str, Any] = {
         "arch": arch,
         "depth": depth,
@@ -67,6 +78,7 @@ def profile_row(
         "sent_elements": info.sent_elements,
         "client_params": info.client_params,
         "weight_bytes": weight_bytes,
+        "moco_version": moco_version,
         "client_flops": flops.client.total,
         "server_flops": flops.server.total,
         "uncounted_ops": list(flops.uncounted),
@@ -76,7 +88,7 @@ def profile_row(
         steps[mode] = step_traffic(info, batch, symmetric=mode == "client", dtype_bytes=dtype_bytes)
         row[f"step_up_{mode}"] = steps[mode].up
         row[f"step_down_{mode}"] = steps[mode].down
-    for method in METHODS:
+    for method in strategy_names():
         run = run_traffic(
             steps[symmetric],
             weight_bytes,
@@ -86,6 +98,7 @@ def profile_row(
             pool_size=pool_size,
             clients=clients,
             syncs_per_epoch=syncs_per_epoch,
+            sfl=sfl,
         )
         row[f"sync_up_{method}"] = run.per_sync["up"]
         row[f"sync_down_{method}"] = run.per_sync["down"]
@@ -109,7 +122,7 @@ def profile_row(
         ref_total_server_gflops=ref.total_server_gflops,
     )
     if memory:
-        mem = client_step_memory(split.client, rows_per_client(batch, symmetric=symmetric == "client"),
+        mem = client_step_memory(split.client, rows_per_client(batch, symmetric),
                                  input_size=input_size, execute=memory_execute)
         row.update(memory_bytes=mem.peak_bytes, memory_batch=mem.batch, memory_method=mem.method)
     else:
@@ -128,6 +141,8 @@ def profile_rows(arch: str, depths: Iterable[int], **options: Any) -> list[dict[
         wire_dtype: ``sfl.wire_dtype`` (activations and gradients); weights travel as stored.
         steps_per_epoch, epochs, pool_size, clients, syncs_per_epoch: the run's ``Schedule`` numbers
             (effective epochs; ``syncs_per_epoch = len(schedule.sync_batches)``).
+        moco_version: ``ssl.moco_version``, the projector counted in the server FLOPs.
+        sfl: the run's ``sfl`` settings the sync strategies read (e.g. ``momentum_sync_every``; None = defaults).
         memory: measure the client's peak step memory (one training step per depth, 2B or B rows).
         memory_execute: run that step for real (method ``dispatch``/``cuda``) instead of tracing it on the meta
             device (``dispatch-meta``, same numbers on CPU, faster).

@@ -8,8 +8,9 @@ What crosses the network (exactly what ``sflaudit/sfl/wire.py`` meters):
 * every step, each pool client sends ``rows`` query activations and ``rows`` key activations up and receives
   ``rows`` activation gradients down, with ``rows = 2B`` (client-side symmetric) or ``B`` (``original``: the
   server's second loss term gives no gradient to the client);
-* at every sync each pool client uploads its online weights, and all ``N`` clients download the average;
-  MonAcoSFL also uploads and downloads the momentum weights.
+* at a sync each pool client uploads the payloads the method's sync strategy plans for that sync
+  (``sflaudit.sfl.strategies``: online weights; MonAcoSFL also the momentum weights, every
+  ``sfl.momentum_sync_every``-th sync), and all ``N`` clients download the merged payloads it plans.
 
 Activations travel in the wire dtype; weights as stored (Σ numel·element_size over the client state_dict, so an
 int64 BatchNorm counter counts 8 bytes).
@@ -23,9 +24,14 @@ from typing import Protocol, Union
 import torch
 from torch import nn
 
+from sflaudit.config import SflConfig
 from sflaudit.errors import SflauditError
+from sflaudit.sfl.schedule import rows_per_client
+from sflaudit.sfl.strategies import PAYLOAD_KINDS, get_strategy, strategy_names
 
-METHODS: tuple[str, ...] = ("mocosfl", "monacosfl")
+# The built-in methods (registered when sflaudit.sfl.strategies is imported); code that must also see methods
+# registered later iterates sflaudit.sfl.strategies.strategy_names().
+METHODS: tuple[str, ...] = strategy_names()
 WIRE_DTYPE_BYTES: dict[str, int] = {"float32": 4, "bfloat16": 2, "float16": 2}
 KINDS: tuple[str, ...] = ("query", "key", "grad", "weights", "momentum")
 
@@ -73,16 +79,6 @@ def _elements(act: Activation) -> int:
     return act if isinstance(act, int) else int(act.sent_elements)
 
 
-def rows_per_client(batch: int, *, symmetric: bool) -> int:
-    """Rows one pool client sends per step and tensor kind: ``2B`` (client-side symmetric) or ``B`` (original)."""
-    return 2 * batch if symmetric else batch
-
-
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise SflauditError(f"method {method!r} is not one of {', '.join(METHODS)}")
-
-
 @dataclass(frozen=True)
 class StepTraffic:
     """Bytes one participating client exchanges with the server in one training step."""
@@ -124,7 +120,8 @@ def step_traffic(act: Activation, batch: int, *, symmetric: bool, dtype_bytes: i
     Returns:
         StepTraffic(query_up, key_up, grad_down) in bytes.
     """
-    return activation_traffic(act, rows_per_client(batch, symmetric=symmetric), dtype_bytes=dtype_bytes)
+    return activation_traffic(act, rows_per_client(batch, "client" if symmetric else "original"),
+                              dtype_bytes=dtype_bytes)
 
 
 @dataclass(frozen=True)
@@ -145,23 +142,23 @@ class SyncTraffic:
         return self.weights_down + self.momentum_down
 
 
-def sync_traffic(weight_bytes: int, *, method: str, pool_size: int, clients: int) -> SyncTraffic:
-    """Bytes of one sync (protocol §1.5).
+def sync_traffic(weight_bytes: int, *, method: str, pool_size: int, clients: int, sync: int = 1,
+                 sfl: SflConfig | None = None) -> SyncTraffic:
+    """Bytes of sync number ``sync`` (1-based over the run) as the method's strategy plans it (protocol §1.5).
 
     Args:
         weight_bytes: one copy of the client weights (:func:`state_dict_bytes` of the client module).
-        method: ``mocosfl`` (online weights only) or ``monacosfl`` (online and momentum weights).
-        pool_size: clients participating this epoch; each uploads its copies.
-        clients: N; every client downloads the averaged copies (broadcast).
+        method: a registered sync strategy (``mocosfl``: online weights; ``monacosfl``: also momentum weights).
+        pool_size: clients participating this epoch; each uploads the planned payloads.
+        clients: N; every client downloads the planned merged payloads (broadcast).
+        sync: which sync of the run (a plan may depend on it, e.g. ``sfl.momentum_sync_every``).
+        sfl: the run's ``sfl`` settings the strategy reads (None = defaults).
     """
-    _check_method(method)
-    copies = 1 if method == "monacosfl" else 0
-    return SyncTraffic(
-        weights_up=pool_size * weight_bytes,
-        weights_down=clients * weight_bytes,
-        momentum_up=copies * pool_size * weight_bytes,
-        momentum_down=copies * clients * weight_bytes,
-    )
+    plan = get_strategy(method).plan(sync, sfl if sfl is not None else SflConfig())
+    up = {PAYLOAD_KINDS[p]: pool_size * weight_bytes for p in plan.up}
+    down = {PAYLOAD_KINDS[p]: clients * weight_bytes for p in plan.down}
+    return SyncTraffic(weights_up=up.get("weights", 0), weights_down=down.get("weights", 0),
+                       momentum_up=up.get("momentum", 0), momentum_down=down.get("momentum", 0))
 
 
 @dataclass(frozen=True)
@@ -204,33 +201,46 @@ def run_traffic(
     pool_size: int,
     clients: int,
     syncs_per_epoch: int,
+    sfl: SflConfig | None = None,
 ) -> RunTraffic:
     """Bytes of a whole run, exactly what a metered run records.
 
     Args:
         step: per participating client and step (:func:`step_traffic`).
         weight_bytes: one copy of the client weights (:func:`state_dict_bytes`).
-        method: ``mocosfl`` or ``monacosfl``.
+        method: a registered sync strategy (``mocosfl``, ``monacosfl``, …); every sync 1..S of the run is
+            counted as the strategy plans it.
         steps_per_epoch, epochs: the schedule (effective epochs, i.e. already multiplied by 1/sampling ratio).
         pool_size, clients: clients per epoch, and N.
         syncs_per_epoch: ``len(sync_batches(num_batch, avg_freq))`` (protocol §1.5).
+        sfl: the run's ``sfl`` settings the strategy reads (e.g. ``momentum_sync_every``; None = defaults).
+    Returns:
+        RunTraffic; ``per_sync`` is the run's last sync (what the metered link reports as ``per_sync``).
     """
-    _check_method(method)
+    strategy, settings = get_strategy(method), sfl if sfl is not None else SflConfig()
     steps = steps_per_epoch * epochs
     syncs = syncs_per_epoch * epochs
-    sync = sync_traffic(weight_bytes, method=method, pool_size=pool_size, clients=clients)
+    sent = {kind: {"up": 0, "down": 0} for kind in ("weights", "momentum")}   # copies, summed over the syncs
+    for number in range(1, syncs + 1):
+        plan = strategy.plan(number, settings)
+        for p in plan.up:
+            sent[PAYLOAD_KINDS[p]]["up"] += 1
+        for p in plan.down:
+            sent[PAYLOAD_KINDS[p]]["down"] += 1
     by_kind = {
         "query": {"up": steps * pool_size * step.query_up, "down": 0},
         "key": {"up": steps * pool_size * step.key_up, "down": 0},
         "grad": {"up": 0, "down": steps * pool_size * step.grad_down},
-        "weights": {"up": syncs * sync.weights_up, "down": syncs * sync.weights_down},
-        "momentum": {"up": syncs * sync.momentum_up, "down": syncs * sync.momentum_down},
+        **{kind: {"up": n["up"] * pool_size * weight_bytes, "down": n["down"] * clients * weight_bytes}
+           for kind, n in sent.items()},
     }
-    copies = 2 if method == "monacosfl" else 1
+    copies = {d: sum(n[d] for n in sent.values()) for d in ("up", "down")}
     client_full = {
-        "up": steps * step.up + syncs * copies * weight_bytes,
-        "down": steps * step.down + syncs * copies * weight_bytes,
+        "up": steps * step.up + copies["up"] * weight_bytes,
+        "down": steps * step.down + copies["down"] * weight_bytes,
     }
+    last = (sync_traffic(weight_bytes, method=method, pool_size=pool_size, clients=clients, sync=syncs,
+                         sfl=settings) if syncs else SyncTraffic(0, 0, 0, 0))
     total_up = sum(v["up"] for v in by_kind.values())
     total_down = sum(v["down"] for v in by_kind.values())
     return RunTraffic(
@@ -238,24 +248,26 @@ def run_traffic(
         syncs=syncs,
         by_kind=by_kind,
         per_step={"up": pool_size * step.up, "down": pool_size * step.down},
-        per_sync={"up": sync.up, "down": sync.down},
+        per_sync={"up": last.up, "down": last.down},
         client_full=client_full,
         client_mean={"up": total_up / clients, "down": total_down / clients},
     )
 
 
 def run_traffic_for_schedule(
-    act: Activation, weight_bytes: int, *, method: str, schedule: ScheduleLike, dtype_bytes: int = 4
+    act: Activation, weight_bytes: int, *, method: str, schedule: ScheduleLike, dtype_bytes: int = 4,
+    sfl: SflConfig | None = None,
 ) -> RunTraffic:
     """:func:`run_traffic` for a ``sflaudit.sfl.schedule.Schedule`` (rows, steps, epochs, pool, N, syncs).
 
     Args:
         act: what the client sends per image (``CutInfo``), or its element count.
         weight_bytes: one copy of the client weights (:func:`state_dict_bytes`).
-        method: ``mocosfl`` or ``monacosfl``.
+        method: a registered sync strategy.
         schedule: has ``rows_per_client``, ``steps_per_epoch``, ``epochs``, ``pool_size``, ``clients``,
             ``sync_batches``.
         dtype_bytes: bytes per element on the wire (:func:`wire_dtype_bytes`).
+        sfl: the run's ``sfl`` settings the strategy reads (None = defaults).
     """
     step = activation_traffic(act, schedule.rows_per_client, dtype_bytes=dtype_bytes)
     return run_traffic(
@@ -267,4 +279,5 @@ def run_traffic_for_schedule(
         pool_size=schedule.pool_size,
         clients=schedule.clients,
         syncs_per_epoch=len(schedule.sync_batches),
+        sfl=sfl,
     )

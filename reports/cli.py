@@ -12,11 +12,9 @@ from typing import Annotated, Optional
 import typer
 
 from sflaudit.errors import SflauditError
+from sflaudit.options import ConfigOpt, PresetOpt, SetOpt
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML config file (see presets).")]
-PresetOpt = Annotated[Optional[str], typer.Option("--preset", help="smoke | demo | paper-resnet18-20c | "
-                                                  "paper-mobilenetv2-20c (default demo without --config).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: --set sfl.clients=5.")]
+SWEEP_LOCK = ".sweep.lock"   # held while the sweep manifest is rewritten (one writer per runs folder)
 
 
 def report(
@@ -73,7 +71,11 @@ def report(
         from reports.executors import run_sweep
         from rich.console import Console
 
-        write_manifest(runs, base, depth_list, method_list, preset_name)
+        from sflaudit.locks import RunLock
+
+        runs.mkdir(parents=True, exist_ok=True)
+        with RunLock(runs / SWEEP_LOCK).held(wait=60):
+            write_manifest(runs, base, depth_list, method_list, preset_name)
         results = run_sweep(cells, executor=executor, jobs=jobs, ray_address=ray_address,
                             cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
                             console=Console(stderr=True), progress=not quiet, lpips_weights=lpips_weights)
@@ -102,7 +104,7 @@ def _base_config(config: Path | None, preset: str | None, sets: list[str], runs:
 
         manifest = read_manifest(runs)
         if manifest is not None:
-            return config_from_toml(manifest["config"], source=f"{runs}/sweep.json"), manifest.get("preset")
+            return config_from_toml(manifest.config, source=f"{runs}/sweep.json"), manifest.preset
     cfg = load_config(config, preset, sets)
     return cfg, preset if preset is not None else (DEFAULT_PRESET if config is None else None)
 
@@ -111,19 +113,20 @@ def _grid(base, depths: str | None, methods: str | None, runs: Path, only_render
           ) -> tuple[list[int], list[str]]:
     """Depths and methods: as given, else the sweep's own (``--only-render``), else every depth and both methods."""
     from profiles.depths import parse_depths
-    from reports.sweep import METHODS, parse_methods, read_manifest
+    from reports.sweep import METHODS, parse_methods
+    from reports.sweep import read_manifest
     from sflaudit.models import depth_range
 
     manifest = read_manifest(runs) if only_render else None
     if depths is not None:
         depth_list = parse_depths(depths, base.model.arch)
     elif manifest is not None:
-        depth_list = [int(d) for d in manifest["depths"]]
+        depth_list = [int(d) for d in manifest.depths]
     else:
         depth_list = list(depth_range(base.model.arch))
     if methods is not None:
         return depth_list, parse_methods(methods)
-    return depth_list, parse_methods(",".join(manifest["methods"] if manifest is not None else METHODS))
+    return depth_list, parse_methods(",".join(manifest.methods if manifest is not None else METHODS))
 
 
 def _echo_answer(json_path: Path) -> None:

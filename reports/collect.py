@@ -1,23 +1,26 @@
 """Run directories → report rows; the Pareto front and the recommended cut, as pure functions on those rows.
 
 A row is a flat dict of plain JSON values (one per sweep cell = method × depth), so the same rows feed the HTML
-table, ``report.csv`` and ``report.json``. Byte columns are exact integers; ``mb_per_client`` is in MiB (2**20
-bytes), the bytes one client that is in the pool every epoch sends and receives over the whole run.
+table, ``report.csv`` and ``report.json``. Rows are built from the typed artifacts of ``sflaudit.artifacts`` (the
+one owner of run-directory files and keys): the evaluation and the attack result the row reads are those whose
+ids match the cell's settings. Byte columns are exact integers; ``mb_per_client`` is in MiB (2**20 bytes), the
+bytes one client that is in the pool every epoch sends and receives over the whole run.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from sflaudit.artifacts import AttackRecord, ErrorRecord, Evaluation, RunDir, RunProfile, Summary, Traffic
+from sflaudit.errors import SflauditError
+
 MIB = 1024 ** 2
 METHOD_LABELS: dict[str, str] = {"mocosfl": "MocoSFL", "monacosfl": "MonAcoSFL"}
 ROW_STATUSES: tuple[str, ...] = ("ok", "failed", "missing")
-TRAFFIC_KEYS: tuple[str, ...] = ("total", "by_kind", "steps", "syncs")
 
 
 class CellLike(Protocol):
@@ -29,15 +32,39 @@ class CellLike(Protocol):
 
     @property
     def name(self) -> str: ...
+    @property
+    def eval_id(self) -> str: ...
+    @property
+    def attack_id(self) -> str: ...
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or None when it is absent or unreadable (a report never crashes on one cell)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+@dataclass(frozen=True)
+class _Artifacts:
+    """What one run directory holds for one cell's settings (None = absent), and the first unreadable file."""
+
+    summary: Summary | None
+    profile: RunProfile | None
+    evaluation: Evaluation | None
+    attack: AttackRecord | None
+    traffic: Traffic | None
+    error: ErrorRecord | None
+    unreadable: str | None
+
+
+def _artifacts(cell: CellLike) -> _Artifacts:
+    run = RunDir(Path(cell.run_dir))
+    reads = {"summary": run.read_summary, "profile": run.read_profile,
+             "evaluation": lambda: run.read_eval(cell.eval_id), "attack": lambda: run.read_attack(cell.attack_id),
+             "traffic": run.read_traffic}
+    got: dict[str, Any] = {}
+    unreadable = None
+    for name, read in reads.items():
+        try:
+            got[name] = read()
+        except SflauditError as exc:           # a report never crashes on one cell: the row says why
+            got[name] = None
+            unreadable = unreadable or str(exc)
+    return _Artifacts(**got, error=run.read_error(), unreadable=unreadable)
 
 
 def _num(value: Any) -> float | None:
@@ -47,81 +74,77 @@ def _num(value: Any) -> float | None:
     return float(value) if math.isfinite(float(value)) else None
 
 
-def traffic_matches(measured: dict[str, Any] | None, analytic: dict[str, Any] | None) -> bool | None:
-    """Whether the metered ``traffic.json`` equals the analytic traffic on totals, kinds, steps and syncs.
-
-    None when either side is missing.
-    """
-    if measured is None or analytic is None:
-        return None
-    return all(measured.get(k) == analytic.get(k) for k in TRAFFIC_KEYS)
-
-
-def cell_row(method: str, depth: int, run_dir: Path, *, name: str | None = None) -> dict[str, Any]:
-    """The report row of one run directory (whatever of summary/profile/invert/traffic/error it holds)."""
-    summary = _read(run_dir / "summary.json")
-    profile = _read(run_dir / "profile.json")
-    invert = _read(run_dir / "invert.json")
-    traffic = _read(run_dir / "traffic.json")
-    error = _read(run_dir / "error.json")
-    row: dict[str, Any] = {"cell": name or f"{method}-d{depth}", "method": method, "depth": depth,
-                           "run_dir": str(run_dir)}
-    missing = [f for f, d in (("summary.json", summary), ("profile.json", profile), ("invert.json", invert))
-               if d is None]
-    if error is not None:
-        row.update(status="failed", error=str(error.get("error", "unknown error")), error_stage=error.get("stage"))
+def cell_row(cell: CellLike) -> dict[str, Any]:
+    """The report row of one cell (whatever of its stages' results its run directory holds)."""
+    a = _artifacts(cell)
+    row: dict[str, Any] = {"cell": cell.name, "method": cell.method, "depth": cell.depth,
+                           "run_dir": str(cell.run_dir), "eval_id": cell.eval_id, "attack_id": cell.attack_id}
+    missing = [what for what, have in (("training", a.summary), ("profile", a.profile), ("evaluation", a.evaluation),
+                                       (f"attack {cell.attack_id}", a.attack)) if have is None]
+    if a.error is not None:
+        row.update(status="failed", error=a.error.error, error_stage=a.error.stage)
+    elif a.unreadable is not None:
+        row.update(status="failed", error=a.unreadable, error_stage="read")
     elif missing:
         row.update(status="missing", error=f"not run yet: no {', '.join(missing)}", error_stage=None)
     else:
         row.update(status="ok", error=None, error_stage=None)
-    s = summary or {}
-    row.update(knn_best=_num(s.get("knn_best")), knn_final=_num(s.get("knn_final")),
-               probe_best=_num(s.get("linear_probe_best")), probe_last=_num(s.get("linear_probe_last")),
-               epochs=s.get("epochs"), steps=s.get("steps"), train_wall_s=_num(s.get("wall_time_s")))
-    mean = (invert or {}).get("mean") or {}
-    row.update(attack_kind=((invert or {}).get("attack") or {}).get("kind"),
+    s, e = a.summary, a.evaluation
+    row.update(knn_best=_num(s.knn_best) if s else None, knn_final=_num(s.knn_final) if s else None,
+               probe_best=_num(e.linear_probe_best) if e else None,
+               probe_last=_num(e.linear_probe_last) if e else None,
+               epochs=s.epochs if s else None, steps=s.steps if s else None,
+               train_wall_s=_num(s.wall_time_s) if s else None)
+    r = a.attack
+    mean = r.mean if r else {}
+    row.update(attack_kind=r.settings.get("kind") if r else None,
                attack_mse=_num(mean.get("mse")), attack_psnr=_num(mean.get("psnr")),
                attack_ssim=_num(mean.get("ssim")), attack_ssim_ref=_num(mean.get("ssim_ref")),
-               attack_lpips=_num(mean.get("lpips")),
-               lpips_status=((invert or {}).get("lpips") or {}).get("status"),
-               invert_wall_s=_num((invert or {}).get("wall_s")),
-               has_grid=(run_dir / "invert.png").is_file())
-    row.update(_profile_columns(profile, method))
-    analytic = (profile or {}).get("analytic_traffic")
-    measured_total = (traffic or {}).get("total") or {}
-    analytic_total = (analytic or {}).get("total") or {}
-    row.update(measured_up=measured_total.get("up"), measured_down=measured_total.get("down"),
-               analytic_up=analytic_total.get("up"), analytic_down=analytic_total.get("down"),
-               traffic_match=traffic_matches(traffic, analytic))
+               attack_lpips=_num(mean.get("lpips")), lpips_status=r.lpips.get("status") if r else None,
+               invert_wall_s=_num(r.wall_s) if r else None,
+               grid=str(RunDir(Path(cell.run_dir)).attack_png(cell.attack_id)) if r else None)
+    row.update(_profile_columns(a.profile))
+    t, analytic = a.traffic, (a.profile.analytic_traffic if a.profile else None)
+    row.update(measured_up=t.total.get("up") if t else None, measured_down=t.total.get("down") if t else None,
+               analytic_up=(analytic or {}).get("total", {}).get("up"),
+               analytic_down=(analytic or {}).get("total", {}).get("down"),
+               traffic_match=t.matches(analytic) if t is not None and analytic is not None else None)
     return row
 
 
-def _profile_columns(profile: dict[str, Any] | None, method: str) -> dict[str, Any]:
-    """Bytes, parameters and FLOPs of the cell's own method and symmetric mode from profile.json's row."""
-    r = (profile or {}).get("row") or {}
-    symmetric = (((profile or {}).get("config") or {}).get("ssl") or {}).get("symmetric", "client")
-    up, down = r.get(f"run_client_up_{method}"), r.get(f"run_client_down_{method}")
-    return {
-        "sent": " + ".join("×".join(str(n) for n in shape) for shape in r.get("sent", [])) or None,
-        "client_params": r.get("client_params"), "client_flops": r.get("client_flops"),
-        "server_flops": r.get("server_flops"),
-        "step_up": r.get(f"step_up_{symmetric}"), "step_down": r.get(f"step_down_{symmetric}"),
-        "sync_up": r.get(f"sync_up_{method}"), "sync_down": r.get(f"sync_down_{method}"),
-        "run_up": r.get(f"run_up_{method}"), "run_down": r.get(f"run_down_{method}"),
-        "client_run_up": up, "client_run_down": down,
-        "mb_per_client": (up + down) / MIB if up is not None and down is not None else None,
-    }
+_PROFILE_COLUMNS: tuple[str, ...] = ("client_params", "client_flops", "server_flops", "step_up", "step_down",
+                                     "sync_up", "sync_down", "run_up", "run_down", "client_run_up",
+                                     "client_run_down")
+
+
+def _profile_columns(p: RunProfile | None) -> dict[str, Any]:
+    """Bytes, parameters and FLOPs of the cell's own method and symmetric mode."""
+    out: dict[str, Any] = {k: getattr(p, k) if p else None for k in _PROFILE_COLUMNS}
+    out["sent"] = " + ".join("×".join(str(n) for n in shape) for shape in p.sent) if p and p.sent else None
+    up, down = out["client_run_up"], out["client_run_down"]
+    out["mb_per_client"] = (up + down) / MIB if up is not None and down is not None else None
+    return out
+
+
+@dataclass(frozen=True)
+class _Blank:
+    method: str = "mocosfl"
+    depth: int = 0
+    run_dir: Path = Path("/nonexistent/sflaudit-cell")
+    name: str = "blank"
+    eval_id: str = "none"
+    attack_id: str = "none"
 
 
 def complete_row(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with every column of :func:`cell_row` present (absent ones None), for rows made by hand."""
-    empty = dict.fromkeys(cell_row("mocosfl", 0, Path("/nonexistent/sflaudit-cell")), None)
+    empty = dict.fromkeys(cell_row(_Blank()), None)
     return {**empty, **row}
 
 
 def collect_rows(cells: Iterable[CellLike]) -> list[dict[str, Any]]:
     """One row per cell, sorted by depth then method (mocosfl before monacosfl)."""
-    rows = [cell_row(c.method, c.depth, Path(c.run_dir), name=c.name) for c in cells]
+    rows = [cell_row(c) for c in cells]
     return sorted(rows, key=lambda r: (r["depth"], r["method"]))
 
 

@@ -19,9 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
     TimeElapsedColumn
 from rich.text import Text
 
-from reports.sweep import Cell, CellResult, cell_complete, check_configs, run_cell
+from reports.sweep import Cell, CellResult, cell_complete, check_configs, record_failure, run_cell
 from sflaudit.errors import SflauditError
-from sflaudit.runs import atomic_write_json
 
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 
@@ -66,7 +65,9 @@ class SweepProgress:
             self._bar.update(self._task, description=text)
 
     def finish(self, result: CellResult) -> None:
-        """Count a finished (or skipped) cell and re-estimate the time left."""
+        """Count a finished (or skipped) cell and re-estimate the time left (a busy cell is not finished)."""
+        if result.status == "busy":
+            return
         self.done += 1
         if result.status == "failed":
             self.failed += 1
@@ -84,12 +85,13 @@ class SweepProgress:
         self._bar.update(self._task, completed=self.done, counts=counts, finish_at=finish_at)
 
 
-def _sequential(cells: Sequence[Cell], bar: SweepProgress, lpips_weights: str | None) -> list[CellResult]:
+def _sequential(cells: Sequence[Cell], bar: SweepProgress, lpips_weights: str | None,
+                wait: float | None = 0) -> list[CellResult]:
     out = []
     for cell in cells:
-        bar.show(f"{cell.name} · start")
+        bar.show(f"{cell.name} · {'waiting for another process' if wait is None else 'start'}")
         result = run_cell(cell, quiet=True, on_stage=lambda s, n=cell.name: bar.show(f"{n} · {s}"),
-                          lpips_weights=lpips_weights)
+                          lpips_weights=lpips_weights, wait=wait)
         bar.finish(result)
         out.append(result)
     return out
@@ -126,12 +128,7 @@ def _collect_future(cell: Cell, get: Any, stage: str) -> CellResult:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a dead worker fails its cell, not the sweep
-        text = str(exc).strip().splitlines()
-        message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-        cell.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(cell.run_dir / "error.json", {"error": message, "stage": stage, "type": type(exc).__name__,
-                                                        "cell": cell.name})
-        return CellResult(cell.name, "failed", error=message, stage=stage)
+        return record_failure(cell, exc, stage)
 
 
 def _ray_gpus(ray: Any, cells: Sequence[Cell], gpus_per_cell: float | None) -> float:
@@ -203,7 +200,7 @@ def run_sweep(cells: Sequence[Cell], *, executor: str = "local", jobs: int = 1, 
     check_configs(cells)
     for cell in cells:
         Path(cell.run_dir).parent.mkdir(parents=True, exist_ok=True)
-    pending = [c for c in cells if not cell_complete(c.run_dir)]
+    pending = [c for c in cells if not cell_complete(c)]
     results = {c.name: CellResult(c.name, "skipped") for c in cells if c not in pending}
     with SweepProgress(len(cells), console=console, enabled=progress, parallel=jobs) as bar:
         for result in results.values():
@@ -215,6 +212,10 @@ def run_sweep(cells: Sequence[Cell], *, executor: str = "local", jobs: int = 1, 
             ran = _pool(pending, bar, jobs, lpips_weights)
         else:
             ran = _sequential(pending, bar, lpips_weights)
+        busy = {r.name for r in ran if r.status == "busy"}
+        if busy:                      # cells another process is running: wait for it, then take what is left
+            ran = [r for r in ran if r.status != "busy"]
+            ran += _sequential([c for c in pending if c.name in busy], bar, lpips_weights, wait=None)
         bar.show("done")
     results.update({r.name: r for r in ran})
     return [results[c.name] for c in cells]

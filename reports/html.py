@@ -20,7 +20,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from reports.collect import METHOD_LABELS, MIB, Constraints, annotate, complete_row
+from sflaudit.artifacts import RunDir
 from sflaudit.config import Config, config_to_toml
+from sflaudit.errors import SflauditError
 from sflaudit.runs import atomic_write_text
 
 REPORT_FORMAT = "sflaudit-report/1"
@@ -112,7 +114,7 @@ def _grids(rows: Sequence[dict[str, Any]], methods: Sequence[str]) -> list[dict[
     for group in _by_depth(rows, methods):
         images = []
         for method, row in zip(methods, group["cells"]):
-            png = Path(row["run_dir"]) / "invert.png" if row is not None else None
+            png = Path(row["grid"]) if row is not None and row.get("grid") else None
             uri = data_uri(png.read_bytes()) if png is not None and png.is_file() else None
             images.append({"method": method, "row": row, "uri": uri})
         out.append({"depth": group["depth"], "images": images})
@@ -125,25 +127,27 @@ def _attack_text(attack: dict[str, Any]) -> str:
         return (f"decoder inversion: {attack.get('decoder')} decoder trained {attack.get('epochs')} epoch(s) on "
                 f"(image, activation) pairs of the auxiliary set, batch {attack.get('batch')}, lr {attack.get('lr')}")
     if kind == "whitebox":
-        return (f"white-box optimisation: {attack.get('steps')} steps, lr {attack.get('lr')}, total-variation "
-                f"weight {attack.get('tv_weight')}")
+        return (f"white-box optimisation: {attack.get('whitebox_steps')} steps, lr {attack.get('whitebox_lr')}, "
+                f"total-variation weight {attack.get('tv_weight')}")
     return str(kind)
 
 
 def _threat_model(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """Threat model and attack settings in words, from the first cell's invert.json (the same for every cell)."""
+    """Threat model and attack settings in words, from the first cell's attack record (the same for every cell)."""
     for row in rows:
-        path = Path(row["run_dir"]) / "invert.json"
         try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
+            record = RunDir(Path(row["run_dir"])).read_attack(row["attack_id"]) if row.get("attack_id") else None
+        except SflauditError:
             continue
-        threat, attack, lpips = doc.get("threat_model") or {}, doc.get("attack") or {}, doc.get("lpips") or {}
+        if record is None:
+            continue
+        threat, attack, lpips = record.threat_model, record.settings, record.lpips
         return {"attacker": threat.get("attacker") or "honest-but-curious server",
                 "holds": "; ".join(str(h) for h in threat.get("holds") or []) or "–",
                 "aux": f"{threat.get('aux_images', '–')} images ({threat.get('aux_source') or 'training split'})",
                 "attack": _attack_text(attack),
-                "targets": f"{attack.get('targets', '–')} test images (fixed, seed {attack.get('target_seed', '–')}); "
+                "id": record.attack_id,
+                "targets": f"{attack.get('targets_used', '–')} test images (fixed, seed {attack.get('target_seed', '–')}); "
                            f"ground truth {attack.get('ground_truth', 'exact')}",
                 "lpips_ok": lpips.get("status") == "ok",
                 "lpips": lpips.get("status") or "unknown",
@@ -196,7 +200,7 @@ def render_html(context: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------------- files
 
-CSV_SKIP = ("run_dir",)
+CSV_SKIP = ("run_dir", "grid")
 
 
 def rows_csv(rows: Sequence[dict[str, Any]]) -> str:

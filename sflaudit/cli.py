@@ -1,27 +1,25 @@
 """The ``sflaudit`` command line: thin wrappers that parse → resolve the config → call library code → print.
 
 Heavy modules are imported inside the commands so that ``sflaudit --help`` stays fast. Every
-:class:`~sflaudit.errors.SflauditError` becomes one ``error: …`` line on stderr and exit code 2.
+:class:`~sflaudit.errors.SflauditError`, usage error and ``OSError`` becomes one ``error: …`` line on stderr and
+exit code 2.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
-from sflaudit.errors import SflauditError
+from sflaudit.errors import SflauditError, first_line
+from sflaudit.options import ConfigOpt, PresetOpt, SetOpt
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train split-federated SSL models (MocoSFL, MonAcoSFL) and audit privacy, accuracy and "
                        "bandwidth per cut depth.")
-
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML config file (see presets).")]
-PresetOpt = Annotated[Optional[str], typer.Option("--preset", help="smoke | demo | paper-resnet18-20c | "
-                                                  "paper-mobilenetv2-20c (default demo without --config).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a field: --set sfl.clients=5.")]
 
 
 def _config(config: Path | None, preset: str | None, sets: list[str] | None, **flags: object):
@@ -84,20 +82,20 @@ def train(
         typer.echo(warning, err=True)
     summary = run_training(cfg, run_dir, force=force, quiet=quiet, console=_console())
     from profiles.run import write_run_profile
-    from sflaudit.sfl.schedule import Schedule
+    from sflaudit.artifacts import RunDir
+    from sflaudit.jobs import run_evaluation
 
-    sched = dict(summary["schedule"], sync_batches=tuple(summary["schedule"]["sync_batches"]))
-    write_run_profile(cfg, run_dir, Schedule(**sched))
-    _print_summary(summary, run_dir)
+    write_run_profile(cfg, run_dir, summary.schedule)
+    evaluation = run_evaluation(RunDir(run_dir).best, cfg.eval, runtime=cfg.run) if cfg.eval.linear_epochs else None
+    _print_summary(summary, evaluation, run_dir)
 
 
-def _print_summary(summary: dict, run_dir: Path) -> None:
-    knn = summary.get("knn_best")
-    probe = summary.get("linear_probe_best")
+def _print_summary(summary, evaluation, run_dir: Path) -> None:
+    knn = summary.knn_best
     parts = [f"run complete: {run_dir}", f"kNN best {knn:.2f}%" if knn is not None else "kNN n/a"]
-    if probe is not None:
-        parts.append(f"linear probe {probe:.2f}% (last {summary['linear_probe_last']:.2f}%)")
-    parts.append(f"{summary.get('images_per_s') or 0:.0f} img/s")
+    if evaluation is not None and evaluation.linear_probe_best is not None:
+        parts.append(f"linear probe {evaluation.linear_probe_best:.2f}% (last {evaluation.linear_probe_last:.2f}%)")
+    parts.append(f"{summary.images_per_s or 0:.0f} img/s")
     typer.echo(" | ".join(parts))
 
 
@@ -105,13 +103,19 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
 def eval_(
     checkpoint: Annotated[Path, typer.Option(help="ckpt.pt or best.pt of a run.")],
     linear_epochs: Annotated[Optional[int], typer.Option(help="Linear-probe epochs (default from the config).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where to write eval.json (default beside the checkpoint).")] = None,
+    linear_batch: Annotated[Optional[int], typer.Option(help="Linear-probe batch (default from the config).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the result here instead of the run directory's "
+                                                     "evals/<eval id>.json.")] = None,
 ) -> None:
-    """Run the kNN monitor and the linear probe on a checkpoint; writes eval.json."""
-    from sflaudit.jobs import evaluate_checkpoint
+    """kNN monitor and linear probe of a checkpoint; writes evals/<eval id>.json in its run directory."""
+    from sflaudit.jobs import eval_settings_for, run_evaluation
 
-    result = evaluate_checkpoint(checkpoint, linear_epochs=linear_epochs, out=out)
-    typer.echo(" | ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
+    settings = eval_settings_for(checkpoint, linear_epochs=linear_epochs, linear_batch=linear_batch)
+    result = run_evaluation(checkpoint, settings, out=out, reuse=False)
+    probe = (f" | linear probe {result.linear_probe_best:.2f}% (last {result.linear_probe_last:.2f}%)"
+             if result.linear_probe_best is not None else "")
+    knn = f"{result.knn:.2f}%" if result.knn is not None else "n/a"
+    typer.echo(f"{result.eval_id} at step {result.step}: kNN {knn}{probe}")
 
 
 @app.command()
@@ -126,16 +130,18 @@ def invert(
                                                           help="LPIPS AlexNet weights (sflaudit lpips-weights).")] = None,
     faithful: Annotated[Optional[bool], typer.Option("--faithful/--clean", help="Reproduce the reference's "
                                                      "measurement quirks (JPEG ground truth, Q7).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: beside the checkpoint).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory to write attacks/<attack id>/ into (default: "
+                                                     "the checkpoint's).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Model-inversion attack on a checkpoint's client: writes invert.json (metrics, threat model) and invert.png."""
-    from attacks.job import run_invert
+    """Model-inversion attack on a checkpoint's client: writes attacks/<attack id>/invert.json and invert.png."""
+    from attacks.job import invert_settings, run_invert
 
-    kw = dict(attack=attack, aux_fraction=aux_fraction, epochs=epochs, targets=targets, decoder=decoder,
-              lpips_weights=lpips_weights, faithful=faithful, out=out)
+    settings = invert_settings(checkpoint, kind=attack, aux_fraction=aux_fraction, epochs=epochs, targets=targets,
+                               decoder=decoder, faithful=faithful)
+    kw = dict(lpips_weights=lpips_weights, out=out)
     if quiet:
-        doc = run_invert(checkpoint, **kw)
+        doc = run_invert(checkpoint, settings, **kw)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -149,11 +155,14 @@ def invert(
                 info = " ".join(f"{k} {v:.4f}" for k, v in p.items() if isinstance(v, float))
                 bar.update(task, total=total, completed=done, info=info)
 
-            doc = run_invert(checkpoint, progress=show, **kw)
-    m = doc["mean"]
-    lp = f"{m['lpips']:.3f}" if m.get("lpips") is not None else f"unavailable ({doc['lpips']['reason']})"
-    typer.echo(f"{doc['attack']['kind']} attack at depth {doc['run']['depth']}: MSE {m['mse']:.4f} | "
-               f"PSNR {m['psnr']:.2f} dB | SSIM {m['ssim']:.3f} | LPIPS {lp} → {doc['files']['json']}")
+            doc = run_invert(checkpoint, settings, progress=show, **kw)
+    from sflaudit.artifacts import RunDir
+
+    m = doc.mean
+    lp = f"{m['lpips']:.3f}" if m.get("lpips") is not None else f"unavailable ({doc.lpips['reason']})"
+    where = RunDir(Path(out) if out is not None else Path(checkpoint).parent).attack_json(doc.attack_id)
+    typer.echo(f"{doc.settings['kind']} attack at depth {doc.run['depth']}: MSE {m['mse']:.4f} | "
+               f"PSNR {m['psnr']:.2f} dB | SSIM {m['ssim']:.3f} | LPIPS {lp} → {where}")
 
 
 @app.command()
@@ -184,11 +193,11 @@ def profile(
     if list_:
         print_depth_list(arch, chosen, cfg.model.width, fmt, out)
         return
-    from profiles.run import config_rows, schedule_for, schedule_dict
+    from profiles.run import config_rows, schedule_for
 
     schedule = schedule_for(cfg)
     rows = config_rows(cfg, chosen, schedule, memory=memory)
-    emit_profile(rows, cfg, schedule_dict(schedule), fmt, out)
+    emit_profile(rows, cfg, schedule.to_json(), fmt, out)
 
 
 @app.command("lpips-weights")
@@ -231,27 +240,64 @@ app.command("report")(report)
 
 
 def main() -> None:
-    """Console-script entry point: one-line errors, exit code 2."""
-    try:
-        app(standalone_mode=False)
-    except SflauditError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: the run directory keeps its last checkpoint; run the same command to resume",
-              file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+    """Console-script entry point: every usage error, :class:`SflauditError` and ``OSError`` is one line, exit 2.
 
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
+    typer ≥ 0.26 raises its vendored click's exceptions (``typer._click``), earlier ones the ``click`` package's;
+    :func:`usage_error_type` finds the right class through typer's public API, so both are caught. In
+    non-standalone mode typer returns (not raises) the code of an ``Exit``, e.g. 0 after ``--help`` and 130 after
+    Ctrl-C.
+    """
+    usage_error = usage_error_type()
+    try:
+        code = app(standalone_mode=False)
+    except SflauditError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(os_error_line(exc))
+    except KeyboardInterrupt:
+        _interrupted()
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `sflaudit`: the help text, click's exit code 2
             exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+            sys.exit(2)
+        _fail(exc.format_message())
+    if code == 130:
+        _interrupted()
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def usage_error_type() -> type[Exception]:
+    """The base class of the click exceptions the running typer raises (``ClickException`` of its click).
+
+    Found in the MRO of the public ``typer.BadParameter``: ``click.exceptions.ClickException`` up to typer 0.25,
+    ``typer._click.exceptions.ClickException`` from 0.26 on.
+    """
+    mro = typer.BadParameter.__mro__
+    return next((c for c in mro if c.__name__ == "ClickException"), mro[mro.index(Exception) - 1])
+
+
+def os_error_line(exc: OSError) -> str:
+    """``<what>: <path>`` for an OS error, e.g. ``Not a directory: runs/x/sub`` (both paths of a rename)."""
+    what = exc.strerror or first_line(exc)
+    paths = [os.fsdecode(p) if isinstance(p, bytes) else str(p) for p in (exc.filename, exc.filename2)
+             if p is not None]
+    return f"{what}: {' -> '.join(paths)}" if paths else what
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _interrupted() -> NoReturn:
+    print("interrupted: the run directory keeps its last checkpoint; run the same command to resume",
+          file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

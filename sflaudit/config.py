@@ -38,7 +38,7 @@ class ModelConfig:
 
 @dataclass
 class SflConfig:
-    method: str = "monacosfl"        # mocosfl | monacosfl
+    method: str = "monacosfl"        # a registered sync strategy: mocosfl | monacosfl (sflaudit/sfl/strategies.py)
     clients: int = 5                 # N
     batch: int = 20                  # B, images per client per step
     sampling_ratio: float = 1.0      # share of clients in each epoch's pool
@@ -47,6 +47,7 @@ class SflConfig:
     wire_dtype: str = "float32"      # dtype of activations/gradients on the wire: float32 | bfloat16 | float16
     seed_average_with_client0: bool = True   # quirk Q2 (reference behaviour)
     batch_sampling: str = "random"   # random: fresh random batch every step (quirk Q3) | epoch: proper epochs
+    momentum_sync_every: int = 1     # monacosfl: momentum weights cross at sync s (1-based over the run) iff s % k == 0
 
 
 @dataclass
@@ -244,95 +245,4 @@ def load_config(
     return cfg
 
 
-# -------------------------------------------------------------------------------------------------- validation
-
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "data.augment": ("mocov1", "mocov2", "none"),
-    "data.partition": ("shards", "iid", "dirichlet"),
-    "model.arch": ("resnet18", "resnet34", "mobilenetv2"),
-    "sfl.method": ("mocosfl", "monacosfl"),
-    "sfl.wire_dtype": ("float32", "bfloat16", "float16"),
-    "sfl.batch_sampling": ("random", "epoch"),
-    "ssl.moco_version": ("V1", "smallV2", "V2", "largeV2"),
-    "ssl.symmetric": ("client", "original"),
-    "optim.schedule": ("cosine", "multistep"),
-    "optim.client_schedule": ("per_step", "per_epoch"),
-    "optim.precision": ("fp32", "bf16"),
-    "attack.kind": ("decoder", "whitebox"),
-    "run.device": ("auto", "cpu", "cuda"),
-}
-
-# (key, low, high, low inclusive, high inclusive); None = unbounded
-_RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
-    ("data.dirichlet_alpha", 0.0, None, False, True),
-    ("data.fraction", 0.0, 1.0, False, True),
-    ("model.width", 0.0, 4.0, False, True),
-    ("sfl.clients", 1, None, True, True),
-    ("sfl.batch", 1, None, True, True),
-    ("sfl.sampling_ratio", 0.0, 1.0, False, True),
-    ("sfl.avg_freq", 1, None, True, True),
-    ("sfl.noniid_ratio", 0.0, 1.0, False, True),
-    ("ssl.K", 1, None, True, True),
-    ("ssl.T", 0.0, None, False, True),
-    ("ssl.ema", 0.0, 1.0, True, True),
-    ("optim.epochs", 1, None, True, True),
-    ("optim.lr", 0.0, None, True, True),
-    ("optim.client_lr", 0.0, None, True, True),
-    ("optim.momentum", 0.0, 1.0, True, False),
-    ("optim.weight_decay", 0.0, None, True, True),
-    ("eval.every", 0, None, True, True),
-    ("eval.knn_k", 1, None, True, True),
-    ("eval.knn_t", 0.0, None, False, True),
-    ("eval.bank_size", 0, None, True, True),
-    ("eval.linear_epochs", 0, None, True, True),
-    ("eval.linear_batch", 1, None, True, True),
-    ("attack.aux_fraction", 0.0, 1.0, False, True),
-    ("attack.epochs", 1, None, True, True),
-    ("attack.batch", 1, None, True, True),
-    ("attack.lr", 0.0, None, False, True),
-    ("attack.targets", 1, None, True, True),
-    ("attack.whitebox_steps", 1, None, True, True),
-    ("attack.whitebox_lr", 0.0, None, False, True),
-    ("attack.tv_weight", 0.0, None, True, True),
-    ("run.ckpt_every", 1, None, True, True),
-    ("run.threads", 0, None, True, True),
-)
-
-
-def _get(cfg: Config, key: str) -> Any:
-    section, name = key.split(".")
-    return getattr(getattr(cfg, section), name)
-
-
-def _range_text(low: float | None, high: float | None, lo_inc: bool, hi_inc: bool) -> str:
-    left = "(-inf" if low is None else ("[" if lo_inc else "(") + f"{low:g}"
-    right = "inf)" if high is None else f"{high:g}" + ("]" if hi_inc else ")")
-    return f"{left}, {right}"
-
-
-def validate(cfg: Config) -> None:
-    """Raise :class:`SflauditError` for the first bad field (choices, ranges, arch depth, method rules)."""
-    for key, choices in _CHOICES.items():
-        value = _get(cfg, key)
-        if value not in choices:
-            raise SflauditError(f"{key} = {value!r} is not one of {', '.join(choices)}")
-    for key, low, high, lo_inc, hi_inc in _RANGES:
-        value = _get(cfg, key)
-        bad_low = low is not None and (value < low if lo_inc else value <= low)
-        bad_high = high is not None and (value > high if hi_inc else value >= high)
-        if bad_low or bad_high:
-            raise SflauditError(f"{key} = {value!r} is out of range {_range_text(low, high, lo_inc, hi_inc)}")
-    if cfg.sfl.method == "monacosfl" and cfg.ssl.moco_version != "V2":
-        raise SflauditError(f"ssl.moco_version = {cfg.ssl.moco_version!r}: monacosfl requires V2 (protocol §1.3)")
-    if int(cfg.sfl.sampling_ratio * cfg.sfl.clients) < 1:
-        raise SflauditError(
-            f"sfl.sampling_ratio = {cfg.sfl.sampling_ratio} with {cfg.sfl.clients} clients samples no client per epoch"
-        )
-    ds = cfg.data.dataset
-    if not (ds in ("photos", "digits", "cifar10", "cifar100") or ds.startswith(("npz:", "folder:"))):
-        raise SflauditError(
-            f"data.dataset = {ds!r} is not one of photos, digits, cifar10, cifar100, npz:PATH, folder:PATH"
-        )
-    from sflaudit.models.cuts import check_depth  # local: keeps `import sflaudit.config` light
-
-    check_depth(cfg.model.arch, cfg.model.depth)
+from sflaudit.validation import validate  # noqa: E402  (re-exported: config.validate is the public name)

@@ -29,6 +29,7 @@ convolution), and the uint8 → [0, 1] scaling rides along for free.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -291,10 +292,16 @@ def augment_unnormalised(x: Tensor, spec: AugmentSpec, generator: torch.Generato
     return _views(x, spec, generator).permute(0, 2, 1, 3).contiguous()
 
 
-def normalize(
-    x: Tensor, mean: tuple[float, float, float] | Tensor, std: tuple[float, float, float] | Tensor
-) -> Tensor:
-    """(x - mean) / std per channel: x B×3×H×W uint8 (scaled by 1/255) or float in [0, 1] → new float32 tensor."""
+def normalize(x: Tensor, mean: Sequence[float] | Tensor, std: Sequence[float] | Tensor) -> Tensor:
+    """(x - mean) / std per channel — the one image normalisation (training views, attacks' inputs).
+
+    Args:
+        x: B×3×H×W uint8 (scaled by 1/255) or float in [0, 1], on any device.
+        mean, std: 3 values each (sequences or tensors, moved to ``x``'s device).
+    Returns:
+        A new B×3×H×W float32 tensor on ``x``'s device; differentiable w.r.t. a float ``x`` (white-box inversion
+        optimises through it).
+    """
     x = _as_batch(x)
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     std_t = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)

@@ -9,29 +9,18 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sflaudit.data import builtin
-from sflaudit.data.images import (IMAGE_SIZE, Dataset, ImageSet, Triple, copy_images, measured, one_line,
-                                  split_fixed)
+import sflaudit.data.builtin as builtin
+from sflaudit.data.images import CIFAR10_CLASSES, NORMALIZATION, Dataset, ImageSet, copy_images, one_line  # noqa: F401
+from sflaudit.data.userfiles import folder_splits, load_folder, load_npz, npz_splits
 from sflaudit.errors import SflauditError
+from sflaudit.safe_pickle import NUMPY_ARRAY_GLOBALS, restricted_load
 
 SOURCES: tuple[str, ...] = ("photos", "digits", "cifar10", "cifar100", "npz:PATH", "folder:PATH")
-NORMALIZATION: dict[str, tuple[Triple, Triple]] = {  # protocol §3.1: (mean, std) on pixels in [0, 1]
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
-    "cifar100": ((0.50708, 0.48655, 0.44092), (0.26733, 0.25644, 0.27615)),
-    "svhn": ((0.3522, 0.4004, 0.4463), (0.1189, 0.1377, 0.1784)),
-    "stl10": ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)),
-    "tinyimagenet": ((0.5141, 0.5775, 0.3985), (0.2927, 0.2570, 0.1434)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
-CIFAR10_CLASSES: tuple[str, ...] = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
-_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 
 
 def default_data_dir() -> Path:
@@ -45,16 +34,61 @@ def load_dataset(spec: str, *, data_dir: str | None = None, download: bool = Fal
     ``data_dir`` and ``download`` only matter for cifar10/cifar100. Built-in sources are cached in memory;
     each call returns fresh arrays.
     """
-    kind, _, path = spec.partition(":")
-    if kind in ("photos", "digits") and not path:
+    kind, path = _parse_spec(spec)
+    if kind in ("photos", "digits"):
         cached = builtin.photos() if kind == "photos" else builtin.digits()
         return Dataset(cached.name, copy_images(cached.train), copy_images(cached.test), list(cached.classes),
                        cached.mean, cached.std)  # fmt: skip
-    if kind in ("cifar10", "cifar100") and not path:
-        root = Path(data_dir).expanduser() if data_dir else default_data_dir()
-        return load_cifar(kind, root, download=download)
+    if kind in ("cifar10", "cifar100"):
+        return load_cifar(kind, _cifar_root(data_dir), download=download)
+    return load_npz(spec, path) if kind == "npz" else load_folder(spec, path)
+
+
+@dataclass(frozen=True)
+class TrainLabels:
+    """A training split's labels, known without decoding an image: what partitioning it across clients needs."""
+
+    counts: np.ndarray  # int64, num_classes: images per class
+    labels: np.ndarray | None  # int64 N in load_dataset's order; None where only the counts are known
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.counts.size)
+
+    @property
+    def size(self) -> int:
+        return int(self.counts.sum())
+
+
+def train_labels(spec: str, *, data_dir: str | None = None) -> TrainLabels:
+    """The train split's labels exactly as :func:`load_dataset` would yield them, without decoding images.
+
+    photos/digits are embedded (loaded, 1–2 s); npz reads only ``y`` (and ``x``'s header); folder counts the image
+    files per class folder; cifar10/cifar100 read the labels from the batches when ``data_dir`` holds them, else
+    return the official archives' counts (:data:`CIFAR_SIZES`) with ``labels=None``. Never downloads.
+    """
+    kind, path = _parse_spec(spec)
+    if kind in ("photos", "digits"):
+        cached = builtin.photos() if kind == "photos" else builtin.digits()
+        return _labels(cached.train.y, cached.num_classes)
+    if kind in ("cifar10", "cifar100"):
+        return _cifar_train_labels(kind, _cifar_root(data_dir))
+    train, _, classes = npz_splits(path, decode=False) if kind == "npz" else folder_splits(path, decode=False)
+    return _labels(train.y, len(classes))
+
+
+def _labels(y: np.ndarray, num_classes: int) -> TrainLabels:
+    y = np.asarray(y, np.int64)
+    return TrainLabels(np.bincount(y, minlength=num_classes).astype(np.int64), y)
+
+
+def _parse_spec(spec: str) -> tuple[str, Path | None]:
+    """(kind, PATH of npz:/folder: expanded, else None); an unknown spec lists the valid ones."""
+    kind, _, path = spec.partition(":")
+    if kind in ("photos", "digits", "cifar10", "cifar100") and not path:
+        return kind, None
     if kind in ("npz", "folder") and path:
-        return load_npz(spec, Path(path).expanduser()) if kind == "npz" else load_folder(spec, Path(path).expanduser())
+        return kind, Path(path).expanduser()
     raise SflauditError(f"dataset {spec!r} is unknown (valid: {', '.join(SOURCES)})")
 
 
@@ -68,13 +102,30 @@ _CIFAR: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...], str, str, st
 }  # fmt: skip
 
 
+# kind → (classes, train images per class, test images per class) of the official archives: 50,000 train and
+# 10,000 test images each, every class equally often
+CIFAR_SIZES: dict[str, tuple[int, int, int]] = {"cifar10": (10, 5000, 1000), "cifar100": (100, 500, 100)}
+_CORRUPT = (OSError, EOFError, KeyError, ValueError, TypeError, pickle.UnpicklingError)  # a batch file is unusable
+
+
+def _cifar_root(data_dir: str | None) -> Path:
+    return Path(data_dir).expanduser() if data_dir else default_data_dir()
+
+
+def _cifar_base(kind: str, root: Path) -> Path | None:
+    """The folder holding all of the kind's batch files (``root`` itself or its torchvision folder), else None."""
+    _, folder, train_files, test_files, meta, _, _ = _CIFAR[kind]
+    base = root if (root / meta).is_file() else root / folder
+    return base if all((base / f).is_file() for f in (meta, *train_files, *test_files)) else None
+
+
 def load_cifar(kind: str, root: Path, *, download: bool = False) -> Dataset:
     """CIFAR-10/100 from ``root/<torchvision folder>`` (or ``root`` itself holding the batch files).
 
     Downloading goes through torchvision (which checks the archive's md5); reading is done here, so any copy in
     the pickle layout loads. A missing or unreadable copy is a one-line :class:`SflauditError`.
     """
-    title, folder, train_files, test_files, meta, names_key, labels_key = _CIFAR[kind]
+    title, _, train_files, test_files, meta, names_key, labels_key = _CIFAR[kind]
     if download:
         import torchvision
 
@@ -83,17 +134,36 @@ def load_cifar(kind: str, root: Path, *, download: bool = False) -> Dataset:
         except Exception as exc:
             message = f"downloading {title} into {root} failed ({one_line(exc)}); copy it there by hand"
             raise SflauditError(message) from exc
-    base = root if (root / meta).is_file() else root / folder
-    if not all((base / f).is_file() for f in (meta, *train_files, *test_files)):
+    base = _cifar_base(kind, root)
+    if base is None:
         raise SflauditError(f"{title} not found in {root}; pass --data-dir or --set data.download=true")
     try:
         classes = [str(c) for c in _unpickle(base / meta)[names_key]]
         train, test = (_read_batches(base, files, labels_key, len(classes)) for files in (train_files, test_files))
-    except (OSError, EOFError, KeyError, ValueError, TypeError, pickle.UnpicklingError) as exc:
-        raise SflauditError(
-            f"{title} in {base} is corrupt ({one_line(exc)}); delete it and pass --set data.download=true"
-        ) from exc
+    except _CORRUPT as exc:
+        raise _corrupt(title, base, exc) from exc
     return Dataset(kind, train, test, classes, *NORMALIZATION[kind])
+
+
+def _cifar_train_labels(kind: str, root: Path) -> TrainLabels:
+    """The labels of the copy in ``root`` when there is one (any copy, exactly), else the official counts."""
+    title, _, train_files, _, meta, names_key, labels_key = _CIFAR[kind]
+    base = _cifar_base(kind, root)
+    if base is None:
+        classes, per_class, _ = CIFAR_SIZES[kind]
+        return TrainLabels(np.full(classes, per_class, np.int64), None)
+    try:
+        num_classes = len(_unpickle(base / meta)[names_key])
+        labels = np.concatenate([np.asarray(_unpickle(base / f)[labels_key], np.int64) for f in train_files])
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"labels span {labels.min()}..{labels.max()} but there are {num_classes} classes")
+    except _CORRUPT as exc:
+        raise _corrupt(title, base, exc) from exc
+    return _labels(labels, num_classes)
+
+
+def _corrupt(title: str, base: Path, exc: BaseException) -> SflauditError:
+    return SflauditError(f"{title} in {base} is corrupt ({one_line(exc)}); delete it and pass --set data.download=true")
 
 
 def _read_batches(base: Path, files: tuple[str, ...], labels_key: str, num_classes: int) -> ImageSet:
@@ -107,105 +177,9 @@ def _read_batches(base: Path, files: tuple[str, ...], labels_key: str, num_class
 
 
 def _unpickle(path: Path) -> dict:
+    """One CIFAR pickle (a dict of lists, strings and numpy arrays); any other global is refused, never called."""
     with path.open("rb") as f:
-        entry = pickle.load(f, encoding="latin1")
+        entry = restricted_load(f, allowed=NUMPY_ARRAY_GLOBALS, encoding="latin1")
     if not isinstance(entry, dict):
         raise ValueError(f"{path.name} holds a {type(entry).__name__}, not a dict")
     return entry
-
-
-# --- user files: npz and image folders ---------------------------------------------------------------------------
-
-
-def load_npz(name: str, path: Path) -> Dataset:
-    """A directory with ``train.npz`` + ``test.npz`` (optional ``classes.txt``), or one ``.npz`` split 80/20.
-
-    Each file holds ``x`` (uint8 N×H×W×3) and ``y`` (integer N). A ``classes.txt`` equal to CIFAR-10's class list
-    selects the CIFAR-10 normalisation of protocol §3.1; otherwise mean/std are measured on the train split.
-    """
-    if path.is_dir():
-        train, test = _read_npz(path / "train.npz"), _read_npz(path / "test.npz")
-    elif path.is_file():
-        train, test = split_fixed(_read_npz(path))
-    else:
-        raise SflauditError(f"npz:{path} not found (a directory with train.npz and test.npz, or one .npz file)")
-    top = int(max(train.y.max(), test.y.max()))
-    names_file = path / "classes.txt" if path.is_dir() else None
-    if names_file is not None and names_file.is_file():
-        classes = [line.strip() for line in names_file.read_text().splitlines() if line.strip()]
-        if len(classes) <= top:
-            raise SflauditError(f"{names_file} names {len(classes)} classes but labels go up to {top}")
-    else:
-        classes = [str(k) for k in range(top + 1)]
-    if tuple(classes) == CIFAR10_CLASSES:
-        return Dataset(name, train, test, classes, *NORMALIZATION["cifar10"])
-    return measured(name, train, test, classes)
-
-
-def _read_npz(path: Path) -> ImageSet:
-    if not path.is_file():
-        raise SflauditError(f"{path} not found")
-    if not zipfile.is_zipfile(path):
-        raise SflauditError(f"{path} is not an .npz archive (np.savez with arrays x and y)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in ("x", "y") if key not in data.files]
-            if missing:
-                raise SflauditError(f"{path} lacks array {missing[0]!r} (needs x: uint8 N×H×W×3 and y: integer N)")
-            x, y = data["x"], data["y"]
-    except (OSError, ValueError) as exc:
-        raise SflauditError(f"{path} is not a readable .npz file ({one_line(exc)})") from exc
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3:
-        raise SflauditError(f"{path}: x is {x.dtype} {x.shape}, expected uint8 N×H×W×3")
-    if y.ndim != 1 or y.shape[0] != x.shape[0] or not np.issubdtype(y.dtype, np.integer) or y.size == 0:
-        raise SflauditError(f"{path}: y is {y.dtype} {y.shape}, expected {x.shape[0]} integer labels")
-    if y.min() < 0:
-        raise SflauditError(f"{path}: label {int(y.min())} is out of range (>= 0)")
-    return ImageSet(x, y.astype(np.int64))
-
-
-def load_folder(name: str, path: Path) -> Dataset:
-    """ImageFolder layout: ``PATH/train/<class>/*`` + ``PATH/test/<class>/*``, or ``PATH/<class>/*`` split 80/20.
-
-    Class names are the sorted sub-folder names; every image is converted to RGB and resized to 32×32.
-    """
-    if not path.is_dir():
-        raise SflauditError(f"folder:{path} is not a directory")
-    if (path / "train").is_dir():
-        classes = _class_dirs(path / "train")
-        if not (path / "test").is_dir():
-            raise SflauditError(f"folder:{path} has train/ but no test/")
-        unknown = sorted(set(_class_dirs(path / "test", allow_empty=True)) - set(classes))
-        if unknown:
-            raise SflauditError(f"folder:{path}: test classes {unknown} are not in train/ ({', '.join(classes)})")
-        train, test = _read_tree(path / "train", classes), _read_tree(path / "test", classes)
-    else:
-        classes = _class_dirs(path)
-        train, test = split_fixed(_read_tree(path, classes))
-    return measured(name, train, test, classes)
-
-
-def _class_dirs(path: Path, *, allow_empty: bool = False) -> list[str]:
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes and not allow_empty:
-        raise SflauditError(f"{path} has no class sub-folders (expected {path}/<class>/<image>)")
-    return classes
-
-
-def _read_tree(path: Path, classes: list[str]) -> ImageSet:
-    from PIL import Image
-
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        folder = path / name
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in _IMAGE_EXTENSIONS) if folder.is_dir() else []
-        for file in files:
-            try:
-                with Image.open(file) as im:
-                    images.append(np.asarray(im.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)))
-            except OSError as exc:  # includes PIL's UnidentifiedImageError
-                raise SflauditError(f"{file} is not a readable image ({one_line(exc)})") from exc
-            labels.append(label)
-    if not images:
-        raise SflauditError(f"{path} holds no images ({', '.join(sorted(_IMAGE_EXTENSIONS))})")
-    return ImageSet(np.stack(images), np.asarray(labels, np.int64))

@@ -1,7 +1,7 @@
 """Feature-quality monitors of a run (protocol §4) on client 0's online model and the server's online model.
 
-Used by the trainer (kNN every ``eval.every`` epochs, probe at the end) and by ``sflaudit eval``, which builds only
-these two models from a checkpoint instead of a whole trainer (all N clients, online and momentum).
+Used by the trainer (kNN every ``eval.every`` epochs) and by the evaluation stage (kNN and linear probe of a
+checkpoint), which builds only these two models instead of a whole trainer (all N clients, online and momentum).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from sflaudit.artifacts import Checkpoint
 from sflaudit.config import Config, config_from_toml
-from sflaudit.errors import SflauditError
-from sflaudit.runs import load_checkpoint
+from sflaudit.errors import SflauditError, first_line
 from sflaudit.sfl.evaluate import extract_features, knn_accuracy, linear_probe
-from sflaudit.sfl.setup import RunData, build_split, load_run_data, pick_device
+from sflaudit.sfl.checkpoint import read_checkpoint
+from sflaudit.sfl.setup import RunData, build_split, load_client0, load_run_data, pick_device
 
 
 def bank_indices(n_train: int, bank_size: int, seed: int) -> Tensor:
@@ -77,25 +78,24 @@ def probe_monitor(client: nn.Module, backbone: nn.Module, data: RunData, bank_id
     return {"linear_probe_best": res.best, "linear_probe_last": res.last}
 
 
-def evaluate_state(state: dict[str, Any], cfg: Config, *, source: str) -> dict[str, float]:
+def evaluate_state(ckpt: Checkpoint, cfg: Config, *, source: str) -> dict[str, float]:
     """kNN (and the linear probe when ``cfg.eval.linear_epochs`` > 0) of a checkpoint's client 0 + server.
 
     Builds only those two models (not the whole pool). ``source`` names the checkpoint in error messages.
     """
     data = load_run_data(cfg, np.random.default_rng(cfg.run.seed))
+    device = pick_device(cfg.run.device)
+    client = load_client0(ckpt, cfg, input_size=int(data.train.shape[-1]), device=device, source=source)
     split, projector = build_split(cfg, int(data.train.shape[-1]))
     server = nn.Sequential(split.server, projector)
     try:
-        split.client.load_state_dict(state["clients_online"][0])
-        server.load_state_dict(state["server_online"])
+        server.load_state_dict(ckpt.server_online)
     except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SflauditError(f"incompatible checkpoint {source}: its weights do not fit {cfg.model.arch} depth "
-                            f"{cfg.model.depth} width {cfg.model.width} ({first})") from None
-    device = pick_device(cfg.run.device)
+        raise SflauditError(f"incompatible checkpoint {source}: the server's weights do not fit {cfg.model.arch} "
+                            f"depth {cfg.model.depth} width {cfg.model.width} ({first_line(exc)})") from None
     fmt = torch.channels_last if cfg.optim.channels_last else torch.preserve_format
-    client = split.client.to(device=device, memory_format=fmt)
-    server = server.to(device=device, memory_format=fmt)
+    client = client.to(memory_format=fmt)
+    server = server.to(device=device, memory_format=fmt).eval()
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.optim.precision == "bf16"
                 else contextlib.nullcontext())
     bank = bank_indices(int(data.train.shape[0]), cfg.eval.bank_size, cfg.run.seed)
@@ -107,9 +107,9 @@ def evaluate_state(state: dict[str, Any], cfg: Config, *, source: str) -> dict[s
 
 
 def evaluate_checkpoint_file(path: Path, *, linear_epochs: int | None = None) -> dict[str, Any]:
-    """Load ``path`` (weights_only), rebuild its config and evaluate it: {"step", "knn", [linear_probe_*]}."""
-    state = load_checkpoint(path)
-    cfg = config_from_toml(state["config"], source=f"{path} (config)")
+    """Read ``path``, rebuild its config and evaluate it: {"step", "knn", [linear_probe_*]}."""
+    ckpt = read_checkpoint(path)
+    cfg = config_from_toml(ckpt.config, source=f"{path} (config)")
     if linear_epochs is not None:
         cfg.eval.linear_epochs = linear_epochs
-    return {"step": int(state["step"]), **evaluate_state(state, cfg, source=str(path))}
+    return {"step": int(ckpt.step), **evaluate_state(ckpt, cfg, source=str(path))}

@@ -28,6 +28,32 @@ class Schedule:
     def syncs_per_epoch(self) -> int:
         return len(self.sync_batches)
 
+    @property
+    def total_syncs(self) -> int:
+        return self.syncs_per_epoch * self.epochs
+
+    def sync_number(self, epoch: int, batch: int) -> int:
+        """1-based number, over the whole run, of the sync that follows ``batch`` (one of ``sync_batches``) of
+        ``epoch``: the ``s`` a :class:`~sflaudit.sfl.strategies.SyncStrategy` plans for."""
+        return epoch * self.syncs_per_epoch + self.sync_batches.index(batch) + 1
+
+    def to_json(self) -> dict[str, int | list[int]]:
+        """The one serialised form (summary.json, profile.json): every field, ``sync_batches`` as a list."""
+        return {"steps_per_epoch": self.steps_per_epoch, "epochs": self.epochs, "pool_size": self.pool_size,
+                "clients": self.clients, "sync_batches": list(self.sync_batches),
+                "rows_per_client": self.rows_per_client}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Schedule:
+        """Inverse of :meth:`to_json` (SflauditError on a missing or mistyped field)."""
+        try:
+            return cls(steps_per_epoch=int(data["steps_per_epoch"]), epochs=int(data["epochs"]),
+                       pool_size=int(data["pool_size"]), clients=int(data["clients"]),
+                       sync_batches=tuple(int(b) for b in data["sync_batches"]),
+                       rows_per_client=int(data["rows_per_client"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SflauditError(f"schedule record is incomplete or mistyped ({exc!r})") from None
+
 
 def sync_batches(num_batch: int, avg_freq: int) -> tuple[int, ...]:
     """Batch indices (0-based, within an epoch) followed by a sync.
@@ -55,7 +81,14 @@ def pool_size(clients: int, sampling_ratio: float) -> int:
 
 
 def rows_per_client(batch: int, symmetric: str) -> int:
-    """Rows of query activations one client sends per step: 2B with client-side symmetrisation, else B."""
+    """Rows one pool client sends per step and tensor kind (query, key; and gets back as gradients).
+
+    Args:
+        batch: B, images per client per step.
+        symmetric: ``ssl.symmetric`` — ``client`` (both view orders on the client: 2B rows) or ``original`` (B).
+    """
+    if symmetric not in ("client", "original"):
+        raise SflauditError(f"symmetric {symmetric!r} is not one of client, original")
     return 2 * batch if symmetric == "client" else batch
 
 

@@ -8,9 +8,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sflaudit.artifacts import Checkpoint
 from sflaudit.config import Config
 from sflaudit.data import AugmentSpec, Dataset, load_dataset, partition
-from sflaudit.errors import SflauditError
+from sflaudit.data.sources import train_labels
+from sflaudit.errors import SflauditError, first_line
 from sflaudit.models import SplitModel, split_model
 from sflaudit.sfl.moco import PROJECTOR_DIMS, build_projector
 
@@ -107,10 +109,65 @@ def build_split(cfg: Config, input_size: int) -> tuple[SplitModel, torch.nn.Modu
     return split, projector
 
 
+def load_client0(ckpt: Checkpoint, cfg: Config, *, input_size: int, device: torch.device | None = None,
+                 source: str = "checkpoint") -> torch.nn.Module:
+    """Client 0's online model of ``ckpt`` (what the attacker and the monitors use): eval mode, frozen.
+
+    Args:
+        ckpt: a checkpoint (``clients_online[0]`` is loaded).
+        cfg: its config (arch, depth, width; ``run.device``).
+        input_size: image side S (MobileNetV2's client depends on it, quirk Q9).
+        device: where the model goes; None = :func:`pick_device` of ``cfg.run.device`` (the one device rule).
+        source: names the checkpoint in the error message.
+    Returns:
+        The client module, B×3×S×S → the cut activation, with ``requires_grad`` off everywhere.
+    Raises:
+        SflauditError: one line when client 0's weights do not fit the config's client model.
+    """
+    m = cfg.model
+    split = split_model(m.arch, m.depth, width=m.width, input_size=input_size)
+    try:
+        split.client.load_state_dict(ckpt.clients_online[0])
+    except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:
+        raise SflauditError(f"incompatible checkpoint {source}: client 0's weights do not fit {m.arch} depth "
+                            f"{m.depth} width {m.width} ({first_line(exc)})") from None
+    client = split.client.to(device if device is not None else pick_device(cfg.run.device)).eval()
+    return client.requires_grad_(False)
+
+
 def key_dim(cfg: Config) -> int:
     return PROJECTOR_DIMS[cfg.ssl.moco_version][1]
 
 
 def client0_size(cfg: Config) -> int:
-    """Images client 0 holds under ``cfg`` — the same seeded partition the trainer draws."""
-    return len(load_run_data(cfg, np.random.default_rng(cfg.run.seed)).parts[0])
+    """Images client 0 holds under ``cfg`` — the seeded partition :func:`load_run_data` draws, from labels alone.
+
+    Repeats load_run_data's steps with the same generator on the labels of :func:`train_labels` (no image is
+    decoded, so ``sflaudit profile`` needs no dataset files). Where only the class counts are known (CIFAR without
+    files) a class-sorted stand-in with those counts is partitioned instead, which gives client 0 the same size:
+    the ``fraction`` draw uses only N; ``iid`` and ``shards`` sizes depend only on N; ``dirichlet`` draws and cuts
+    depend only on the per-class counts. The one case that needs the real order — ``dirichlet`` on a
+    ``fraction`` < 1 subset, whose class counts depend on which images are drawn — needs the files.
+    """
+    known = train_labels(cfg.data.dataset, data_dir=cfg.data.data_dir or None)
+    rng = np.random.default_rng(cfg.run.seed)
+    n = known.size
+    used = np.arange(n)
+    if cfg.data.fraction < 1.0:
+        used = rng.permutation(n)[: max(1, int(n * cfg.data.fraction))]
+    scheme = cfg.data.partition
+    if scheme == "shards" and cfg.sfl.noniid_ratio >= 1.0:
+        scheme = "iid"
+    labels = known.labels
+    if labels is None:
+        if scheme == "dirichlet" and cfg.data.fraction < 1.0:
+            raise SflauditError(f"sizing client 0 of a dirichlet partition of data.fraction {cfg.data.fraction} "
+                                f"needs {cfg.data.dataset}'s labels in order: its files were not found "
+                                f"(pass --data-dir, or use data.fraction = 1)")
+        labels = np.repeat(np.arange(known.num_classes), known.counts)
+    local = partition(labels[used], cfg.sfl.clients, scheme=scheme, noniid_ratio=cfg.sfl.noniid_ratio,
+                      alpha=cfg.data.dirichlet_alpha, num_classes=known.num_classes, rng=rng)
+    empty = [i for i, p in enumerate(local) if len(p) == 0]
+    if empty:
+        raise SflauditError(f"clients {empty} receive no training images: use fewer clients or more data")
+    return len(local[0])

@@ -14,19 +14,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sflaudit.config import Config, config_to_toml
+from sflaudit.artifacts import Checkpoint, RunDir, Summary
+from sflaudit.config import Config, config_from_toml, config_to_toml
 from sflaudit.data import augment
-from sflaudit.errors import SflauditError
-from sflaudit.runs import RunDir, append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
-from sflaudit.sfl import checkpoint as ckpt_io
+from sflaudit.errors import SflauditError, first_line
+from sflaudit.runs import append_jsonl, atomic_write_text, read_jsonl
+from sflaudit.sfl.checkpoint import read_checkpoint, write_checkpoint
 from sflaudit.sfl.clients import ClientPool, float_state
-from sflaudit.sfl.monitor import bank_indices, knn_monitor, probe_monitor
+from sflaudit.sfl.monitor import bank_indices, knn_monitor
 from sflaudit.sfl.sampling import ClientBatches, sample_pool
 from sflaudit.sfl.schedule import Schedule, plan_schedule, scheduled_lr
 from sflaudit.sfl.server import Server
 from sflaudit.sfl.setup import augment_spec, build_split, key_dim, load_run_data, pick_device
-from sflaudit.sfl.sync import average_states, divergence, divergence_mask, load_states, online_momentum_gap
+from sflaudit.sfl.strategies import get_strategy, send_payloads
+from sflaudit.sfl.sync import divergence, divergence_mask, load_states, online_momentum_gap
 from sflaudit.sfl.wire import Link
+from sflaudit.stages import identity_differences, training_id
 
 ProgressFn = Callable[[dict[str, Any]], None]
 
@@ -60,6 +63,7 @@ class Trainer:
         self.clients.to(self.device, self.memory_format)
         self.server.to(self.device, self.memory_format)
         self.link = Link(c.wire_dtype)
+        self.strategy = get_strategy(c.method)
         self.batches = ClientBatches(self.data.parts, c.batch, c.batch_sampling, self.gen)
         keys = list(self.clients.online[0].state_dict().keys())
         self.div_mask = divergence_mask(keys)
@@ -124,27 +128,18 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ one sync
 
-    def sync(self) -> dict[str, float]:
-        """FedAvg over the pool, broadcast to all N clients; MonAcoSFL also averages the momentum models."""
-        cfg, pool, link = self.cfg, self.pool, self.link
-        mona = cfg.sfl.method == "monacosfl"
-        for c in pool:
-            link.send_weights(self.online_states[c], direction="up", kind="weights", client=c)
-            if mona:
-                link.send_weights(self.momentum_states[c], direction="up", kind="momentum", client=c)
-        q2 = cfg.sfl.seed_average_with_client0
-        avg_online = average_states(self.online_states, pool, seed_with_client0=q2)
-        avg_momentum = average_states(self.momentum_states, pool, seed_with_client0=q2)
-        div = divergence(self.online_states, self.momentum_states, avg_online, avg_momentum, pool, self.div_mask)
-        for c in range(cfg.sfl.clients):
-            link.send_weights(avg_online, direction="down", kind="weights", client=c)
-            if mona:
-                link.send_weights(avg_momentum, direction="down", kind="momentum", client=c)
-        load_states(self.online_states, avg_online)
-        if mona:
-            load_states(self.momentum_states, avg_momentum)
-        link.end_sync()
-        div["ol-ml/after"] = online_momentum_gap(self.online_states, self.momentum_states, pool, self.div_mask)
+    def sync(self, number: int | None = None) -> dict[str, float]:
+        """Sync ``number`` (1-based over the run; default the next one) as the method's strategy plans it (metered
+        uploads, merge over the pool, downloads to all N, loaded); returns the divergences before loading."""
+        states = {"online": self.online_states, "momentum": self.momentum_states}
+        number = number if number is not None else self.link.syncs + 1
+        plan, merged = send_payloads(self.strategy, number, self.cfg.sfl, states, self.pool, self.link)
+        div = divergence(self.online_states, self.momentum_states, merged["online"], merged["momentum"], self.pool,
+                         self.div_mask)
+        for p in plan.down:
+            load_states(states[p], merged[p])
+        self.link.end_sync()
+        div["ol-ml/after"] = online_momentum_gap(self.online_states, self.momentum_states, self.pool, self.div_mask)
         return div
 
     # ------------------------------------------------------------------------------------------------ evaluation
@@ -154,26 +149,76 @@ class Trainer:
         return knn_monitor(self.clients.online[0], self.server.online, self.data, self.bank_idx, self.cfg,
                            device=self.device, memory_format=self.memory_format, autocast=self.autocast)
 
-    def probe(self) -> dict[str, float]:
-        """Linear probe on frozen backbone features of client 0 + server backbone (no projector)."""
-        return probe_monitor(self.clients.online[0], self.server.online[0], self.data, self.bank_idx, self.cfg,
-                             device=self.device, memory_format=self.memory_format)
+    # ------------------------------------------------------------------------------------------------ state
+
+    def state_dict(self, *, resume: bool = True) -> Checkpoint:
+        """The trainer as a checkpoint; ``resume`` adds what only continuing needs (``trainer``, ckpt.pt's form).
+        Its tensors are the live model state, not copies: write it (or copy them) before training on."""
+        clients, server = self.clients.state_dict(), self.server.state_dict()
+        trainer = None
+        if resume:
+            trainer = {
+                "optim": {"clients": clients["optimizers"], "server": server["optimizer"]},
+                "client_steps": clients["steps"], "pool": list(self.pool), "best_knn": self.best_knn,
+                "rng": {"torch": self.gen.get_state(), "numpy": self.np_rng.bit_generator.state,
+                        "torch_global": torch.get_rng_state()},
+                "batches": self.batches.state_dict(), "link": self.link.state_dict(),
+            }
+        return Checkpoint(config=config_to_toml(self.cfg), step=self.step, epoch=self.epoch, batch=self.batch_idx,
+                          clients_online=clients["online"], clients_momentum=clients["momentum"],
+                          server_online=server["online"], server_momentum=server["momentum"],
+                          queue=server["queue"], queue_ptr=server["queue_ptr"], knn=self.last_knn, trainer=trainer)
+
+    def weights(self) -> Checkpoint:
+        """Model weights and the queue only (best.pt's form, ``trainer`` None)."""
+        return self.state_dict(resume=False)
+
+    def load_state_dict(self, ckpt: Checkpoint, *, weights_only: bool = False, source: str = "checkpoint") -> None:
+        """Load ``ckpt``: models and queue, and (unless ``weights_only``) the exact loop state to resume from; resuming
+        refuses a checkpoint whose training identity differs (runtime fields such as threads or device may)."""
+        if not weights_only:
+            differ = identity_differences(config_from_toml(ckpt.config, source=f"config of {source}"), self.cfg)
+            if differ:
+                raise SflauditError(f"{source} was written with a different training config ({', '.join(differ)} "
+                                    "differ); resume with the run's own config.toml or start a new run "
+                                    "(--force to overwrite)")
+            if ckpt.trainer is None:
+                raise SflauditError(f"{source} holds weights only (like best.pt) and cannot resume a run")
+        t = ckpt.trainer or {}
+        optim = t.get("optim", {})
+        try:
+            self.clients.load_state_dict({"online": ckpt.clients_online, "momentum": ckpt.clients_momentum,
+                                          "optimizers": optim.get("clients"), "steps": t.get("client_steps")},
+                                         weights_only=weights_only)
+            self.server.load_state_dict({"online": ckpt.server_online, "momentum": ckpt.server_momentum,
+                                         "queue": ckpt.queue, "queue_ptr": ckpt.queue_ptr,
+                                         "optimizer": optim.get("server")}, weights_only=weights_only)
+            if weights_only:
+                return
+            self.step, self.epoch, self.batch_idx = int(ckpt.step), int(ckpt.epoch), int(ckpt.batch)
+            self.pool = [int(c) for c in t["pool"]]
+            self.best_knn, self.last_knn = t["best_knn"], ckpt.knn
+            self.gen.set_state(t["rng"]["torch"])
+            self.np_rng.bit_generator.state = t["rng"]["numpy"]
+            torch.set_rng_state(t["rng"]["torch_global"])
+            self.batches.load_state_dict(t["batches"])
+            self.link.load_state_dict(t["link"])
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            raise SflauditError(f"{source} does not match this run's models or format: {first_line(exc)}") from None
 
     # ------------------------------------------------------------------------------------------------ the loop
 
-    def fit(self, *, stop_after_steps: int | None = None) -> dict[str, Any] | None:
-        """Train to the end (or stop after ``stop_after_steps`` total steps, leaving a resumable ckpt.pt).
-
-        Returns the summary of a finished run, or None when stopped early.
-        """
+    def fit(self, *, stop_after_steps: int | None = None) -> Summary | None:
+        """Train to the end (or stop after ``stop_after_steps`` total steps, leaving a resumable ckpt.pt); returns the
+        summary of a finished run (also written to summary.json), or None when stopped early."""
         cfg, sch, run = self.cfg, self.schedule, self.run
         if run.ckpt.is_file():
-            ckpt_io.restore(self, run.ckpt)
+            self.load_state_dict(read_checkpoint(run.ckpt), source=str(run.ckpt))
             kept = [r for r in read_jsonl(run.metrics) if r.get("step", 0) <= self.step]
             atomic_write_text(run.metrics, "".join(json.dumps(r) + "\n" for r in kept))
         else:
             run.path.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(run.config, config_to_toml(cfg))
+            run.write_config(config_to_toml(cfg))
             atomic_write_text(run.metrics, "")
         t0, step0 = time.perf_counter(), self.step
         images = 0
@@ -194,7 +239,7 @@ class Trainer:
                                            "lr": self.server.optimizer.param_groups[0]["lr"],
                                            "client_lr": self._client_lr(self.pool[0])})
                 if self.batch_idx in sch.sync_batches:
-                    div = self.sync()
+                    div = self.sync(sch.sync_number(self.epoch, self.batch_idx))
                     append_jsonl(run.metrics, {"type": "sync", "epoch": self.epoch, "step": self.step,
                                                **{k: float(f"{v:.6g}") for k, v in div.items()}})
                 self.batch_idx += 1
@@ -226,37 +271,30 @@ class Trainer:
                                             "knn": round(self.last_knn, 4)})
             if self.best_knn is None or self.last_knn > self.best_knn:
                 self.best_knn = self.last_knn
-                ckpt_io.save_best(self, self.run.best)
+                write_checkpoint(self.weights(), self.run.best)
         self.epoch += 1
         self.batch_idx = 0
         self._save()
 
     def _save(self) -> None:
-        ckpt_io.save(self, self.run.ckpt)
-        atomic_write_json(self.run.traffic, self.link.to_json())
+        write_checkpoint(self.state_dict(), self.run.ckpt)
+        self.run.write_traffic(self.link.traffic())
 
-    def _finish(self, wall: float, steps: int, images: int) -> dict[str, Any]:
-        run = self.run
-        final_knn = self.last_knn
-        ckpt_io.load_weights(self, run.best)             # the probe evaluates the best checkpoint (§4.2)
-        probe = self.probe() if self.cfg.eval.linear_epochs > 0 else {}
-        ckpt_io.load_weights(self, run.ckpt)
-        summary = {
-            "complete": True, "method": self.cfg.sfl.method, "arch": self.cfg.model.arch,
-            "depth": self.cfg.model.depth, "epochs": self.schedule.epochs, "steps": self.step,
-            "knn_final": final_knn, "knn_best": self.best_knn, **probe,
-            "final_loss": _last_loss(run.metrics), "wall_time_s": round(wall, 3),
-            "knn_monitor_s": round(self.eval_seconds, 3),
-            "knn_monitor_share": round(self.eval_seconds / wall, 4) if wall > 0 else None,
-            "steps_per_s": round(steps / wall, 4) if wall > 0 else None,
-            "images_per_s": round(images / wall, 2) if wall > 0 else None,
-            "traffic_total": self.link.total(),
-            "schedule": {"steps_per_epoch": self.schedule.steps_per_epoch, "epochs": self.schedule.epochs,
-                         "pool_size": self.schedule.pool_size, "clients": self.schedule.clients,
-                         "sync_batches": list(self.schedule.sync_batches),
-                         "rows_per_client": self.schedule.rows_per_client},
-        }
-        atomic_write_json(run.summary, summary)
+    def _finish(self, wall: float, steps: int, images: int) -> Summary:
+        """Write summary.json (last: its presence means training is complete). The linear probe is not run here:
+        it is the evaluation stage's job, on best.pt."""
+        cfg = self.cfg
+        summary = Summary(
+            train_id=training_id(cfg), method=cfg.sfl.method, arch=cfg.model.arch, depth=cfg.model.depth,
+            epochs=self.schedule.epochs, steps=self.step, schedule=self.schedule, knn_final=self.last_knn,
+            knn_best=self.best_knn, final_loss=_last_loss(self.run.metrics), wall_time_s=round(wall, 3),
+            knn_monitor_s=round(self.eval_seconds, 3),
+            knn_monitor_share=round(self.eval_seconds / wall, 4) if wall > 0 else None,
+            steps_per_s=round(steps / wall, 4) if wall > 0 else None,
+            images_per_s=round(images / wall, 2) if wall > 0 else None,
+            traffic_total=self.link.total(),
+        )
+        self.run.write_summary(summary)
         return summary
 
 
@@ -266,6 +304,6 @@ def _last_loss(path: Path) -> float | None:
 
 
 def train(cfg: Config, run_dir: str | Path, *, progress: ProgressFn | None = None,
-          stop_after_steps: int | None = None) -> dict[str, Any] | None:
-    """Train (or resume) the run in ``run_dir``; returns summary.json's content, or None when stopped early."""
+          stop_after_steps: int | None = None) -> Summary | None:
+    """Train (or resume) the run in ``run_dir``; returns the Summary (summary.json), or None when stopped early."""
     return Trainer(cfg, run_dir, progress=progress).fit(stop_after_steps=stop_after_steps)

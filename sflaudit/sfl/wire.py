@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sflaudit.artifacts import Traffic
+
 KINDS: tuple[str, ...] = ("query", "key", "grad", "weights", "momentum")
 DIRECTIONS: tuple[str, ...] = ("up", "down")
 WIRE_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16,
@@ -69,21 +71,22 @@ class Link:
     def total(self) -> dict[str, int]:
         return {d: sum(v[d] for v in self.by_kind.values()) for d in DIRECTIONS}
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``traffic.json`` document (docs/interfaces.md)."""
-        return {
-            "wire_dtype": self.wire_dtype,
-            "total": self.total(),
-            "by_kind": {k: dict(v) for k, v in self.by_kind.items()},
-            "per_client": {str(c): dict(v) for c, v in sorted(self.per_client.items())},
-            "steps": self.steps,
-            "syncs": self.syncs,
-            "per_step": dict(self.last_step),
-            "per_sync": dict(self.last_sync),
-        }
+    def traffic(self) -> Traffic:
+        """What was metered so far, as the ``traffic.json`` artifact."""
+        return Traffic(
+            wire_dtype=self.wire_dtype,
+            total=self.total(),
+            by_kind={k: dict(v) for k, v in self.by_kind.items()},
+            per_client={str(c): dict(v) for c, v in sorted(self.per_client.items())},
+            steps=self.steps,
+            syncs=self.syncs,
+            per_step=dict(self.last_step),
+            per_sync=dict(self.last_sync),
+        )
 
     def state_dict(self) -> dict[str, Any]:
-        return self.to_json()
+        """The counters as plain containers (the ``traffic.json`` document; resumes with :meth:`load_state_dict`)."""
+        return self.traffic().to_json()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.by_kind = {k: dict(state["by_kind"][k]) for k in KINDS}

@@ -12,10 +12,10 @@ from attacks.inversion import (
     Q7_TARGET_STD,
     decoder_attack,
     jpeg_roundtrip,
-    normalize_images,
     prepare_pairs,
     split_train_val,
 )
+from sflaudit.data.augment import normalize
 from sflaudit.errors import SflauditError
 from sflaudit.models import split_model
 
@@ -31,17 +31,17 @@ def smooth_images(n: int, side: int, seed: int) -> torch.Tensor:
         torch.uint8)
 
 
-def test_normalize_images__uint8_to_standardised_float() -> None:
+def test_prepare_pairs__inputs_are_the_standardised_images() -> None:
     x = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
-    out = normalize_images(x, MEAN, STD)
-    assert out[0, :, 0, 0].tolist() == pytest.approx([(1 - m) / s for m, s in zip(MEAN, STD)], rel=1e-6)
+    inputs, _ = prepare_pairs(x, MEAN, STD, faithful=False)
+    assert inputs[0, :, 0, 0].tolist() == pytest.approx([(1 - m) / s for m, s in zip(MEAN, STD)], rel=1e-6)
 
 
 def test_prepare_pairs__clean_ground_truth_is_the_image() -> None:
     x = smooth_images(2, 16, seed=0)
     inputs, gt = prepare_pairs(x, MEAN, STD, faithful=False)
     assert torch.equal(gt, x.float() / 255)
-    assert torch.allclose(inputs, normalize_images(x, MEAN, STD))
+    assert torch.equal(inputs, normalize(x, MEAN, STD))       # the one normalisation (sflaudit.data.augment)
 
 
 def test_prepare_pairs__q7_target_std_shrinks_contrast_around_the_mean() -> None:

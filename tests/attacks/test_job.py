@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from attacks.job import attack_indices, reconstruction_grid, run_invert
+from attacks.job import attack_indices, invert_settings, reconstruction_grid, run_invert
+from sflaudit.artifacts import Checkpoint, RunDir
 from sflaudit.config import config_to_toml, load_config
 from sflaudit.errors import SflauditError
 from sflaudit.models import split_model
-from sflaudit.runs import CKPT_FORMAT
 
 FAST = dict(epochs=1, targets=8, aux_fraction=0.01, decoder="res_normN0C8")   # 50 of the 5000 photos
 
@@ -23,10 +23,9 @@ def hand_checkpoint(path: Path, *, depth: int = 1, weights_depth: int | None = N
     cfg = load_config(preset="smoke", overrides=[f"model.depth={depth}"])
     torch.manual_seed(0)
     client = split_model("resnet18", weights_depth or depth, width=cfg.model.width).client
-    torch.save({"format": CKPT_FORMAT, "config": config_to_toml(cfg), "step": 7, "epoch": 1,
-                "clients_online": [client.state_dict()], "clients_momentum": [client.state_dict()],
-                "server_online": {}, "server_momentum": {}, "queue": torch.zeros(1), "queue_ptr": 0,
-                "knn": None}, path)
+    torch.save(Checkpoint(config=config_to_toml(cfg), step=7, epoch=1, batch=0, clients_online=[client.state_dict()],
+                          clients_momentum=[client.state_dict()], server_online={}, server_momentum={},
+                          queue=torch.zeros(1), queue_ptr=0, knn=None).to_state(), path)
     return path
 
 
@@ -51,11 +50,12 @@ def test_run_invert__trainer_checkpoint_writes_json_and_png(tmp_path: Path) -> N
     cfg = load_config(preset="smoke", overrides=["model.depth=1"])
     assert train(cfg, tmp_path / "run", stop_after_steps=1) is None   # leaves a resumable ckpt.pt
     ckpt = tmp_path / "run" / "ckpt.pt"
-    doc = run_invert(ckpt, lpips_weights=tmp_path / "missing.pt", **FAST)
-    saved = json.loads((tmp_path / "run" / "invert.json").read_text())
-    run = tmp_path / "run"
-    assert saved["files"] == {"json": str(run / "invert.json"), "png": str(run / "invert.png")}
-    assert saved["mean"] == doc["mean"]
+    doc = run_invert(ckpt, invert_settings(ckpt, **FAST), lpips_weights=tmp_path / "missing.pt")
+    run = RunDir(tmp_path / "run")
+    assert doc.attack_id == "decoder-res_normN0C8-aux0.01-ep1-b32-lr0.001-n8-clean"
+    assert run.attack_ids() == [doc.attack_id]
+    saved = json.loads(run.attack_json(doc.attack_id).read_text())
+    assert saved["format"] == "sflaudit-invert/2" and saved["mean"] == doc.mean
     assert 0 < saved["mean"]["mse"] < 1 and -1 < saved["mean"]["ssim"] <= 1
     assert len(saved["metrics"]["mse"]) == 8
     tm = saved["threat_model"]
@@ -63,22 +63,34 @@ def test_run_invert__trainer_checkpoint_writes_json_and_png(tmp_path: Path) -> N
     assert (tm["checkpoint"], tm["checkpoint_step"], tm["checkpoint_epoch"]) == (str(ckpt), 1, 0)
     assert saved["lpips"]["status"] == "unavailable" and "missing.pt" in saved["lpips"]["reason"]
     assert saved["run"]["activation_shape"] == [8, 32, 32]   # resnet18 stem at width 0.125
-    with Image.open(tmp_path / "run" / "invert.png") as img:
+    with Image.open(run.attack_png(doc.attack_id)) as img:
         assert img.size == (8 * 66 + 2, 2 * 66 + 2)   # 8 targets ×2 upscale = 64 px, one row each
+
+
+def test_run_invert__two_settings_sit_side_by_side_and_reuse_skips_work(tmp_path: Path) -> None:
+    ckpt = hand_checkpoint(tmp_path / "best.pt")
+    first = run_invert(ckpt, invert_settings(ckpt, **FAST), lpips_weights=tmp_path / "none.pt")
+    second = run_invert(ckpt, invert_settings(ckpt, **dict(FAST, targets=4)), lpips_weights=tmp_path / "none.pt")
+    assert first.attack_id != second.attack_id
+    assert RunDir(tmp_path).attack_ids() == sorted([first.attack_id, second.attack_id])
+    again = run_invert(ckpt, invert_settings(ckpt, **FAST), reuse=True)
+    assert again == first                                                  # read back, not recomputed
 
 
 def test_run_invert__out_directory_and_faithful_protocol(tmp_path: Path) -> None:
     ckpt = hand_checkpoint(tmp_path / "best.pt")
-    doc = run_invert(ckpt, faithful=True, out=tmp_path / "elsewhere", lpips_weights=tmp_path / "none.pt", **FAST)
-    assert (tmp_path / "elsewhere" / "invert.png").is_file() and not (tmp_path / "invert.json").exists()
-    assert doc["attack"]["protocol"] == "faithful" and doc["attack"]["ground_truth"] == "jpeg q75"
+    doc = run_invert(ckpt, invert_settings(ckpt, faithful=True, **FAST), out=tmp_path / "elsewhere",
+                     lpips_weights=tmp_path / "none.pt")
+    assert RunDir(tmp_path / "elsewhere").attack_png(doc.attack_id).is_file()
+    assert RunDir(tmp_path).attack_ids() == [] and doc.attack_id.endswith("-faithful")
+    assert doc.settings["protocol"] == "faithful" and doc.settings["ground_truth"] == "jpeg q75"
 
 
 def test_run_invert__whitebox_attack(tmp_path: Path) -> None:
     ckpt = hand_checkpoint(tmp_path / "best.pt")
-    doc = run_invert(ckpt, attack="whitebox", targets=4, lpips_weights=tmp_path / "none.pt")
-    assert doc["attack"]["kind"] == "whitebox" and doc["attack"]["steps"] == 20   # smoke preset
-    assert 0 < doc["mean"]["mse"] < 1
+    doc = run_invert(ckpt, invert_settings(ckpt, kind="whitebox", targets=4), lpips_weights=tmp_path / "none.pt")
+    assert doc.settings["kind"] == "whitebox" and doc.settings["whitebox_steps"] == 20   # smoke preset
+    assert doc.attack_id.startswith("whitebox-steps20-") and 0 < doc.mean["mse"] < 1
 
 
 def test_run_invert__corrupt_checkpoint_is_one_line_error(tmp_path: Path) -> None:
@@ -97,11 +109,11 @@ def test_run_invert__missing_checkpoint_is_an_error(tmp_path: Path) -> None:
 def test_run_invert__incompatible_state_dict_is_one_line_error(tmp_path: Path) -> None:
     ckpt = hand_checkpoint(tmp_path / "best.pt", depth=3, weights_depth=1)   # config depth 3, weights depth 1
     with pytest.raises(SflauditError, match="incompatible checkpoint") as err:
-        run_invert(ckpt, **FAST)
+        run_invert(ckpt, invert_settings(ckpt, **FAST))
     assert "\n" not in str(err.value)
 
 
 def test_run_invert__bad_option_is_rejected(tmp_path: Path) -> None:
     ckpt = hand_checkpoint(tmp_path / "best.pt")
     with pytest.raises(SflauditError, match="attack.kind"):
-        run_invert(ckpt, attack="telepathy")
+        invert_settings(ckpt, kind="telepathy")

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attacks.whitebox import total_variation, whitebox_invert
+from sflaudit.data.augment import normalize
 from sflaudit.errors import SflauditError
 
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -86,3 +87,13 @@ def test_whitebox_invert__wrong_image_size_is_a_clear_error() -> None:
     h = observe(client, targets(1, 16))
     with pytest.raises(SflauditError, match="image_size"):
         whitebox_invert(client, h, mean=MEAN, std=STD, image_size=32, steps=1)
+
+
+def test_normalize__is_the_differentiable_normalisation_whitebox_optimises_through() -> None:
+    x = torch.tensor([0.0, 0.5, 1.0]).view(1, 3, 1, 1).requires_grad_(True)
+    out = normalize(x, MEAN, STD)
+    assert out.flatten().tolist() == pytest.approx([(v - m) / s for v, m, s in zip((0.0, 0.5, 1.0), MEAN, STD)],
+                                                   rel=1e-6)
+    out.sum().backward()
+    assert x.grad is not None
+    assert x.grad.flatten().tolist() == pytest.approx([1 / s for s in STD], rel=1e-6)   # ∂/∂x (x − m)/s = 1/s

@@ -64,6 +64,14 @@ def test_cut_flops__server_counts_the_rest_pool_and_projector() -> None:
     assert f.server_input == (512, 4, 4)
 
 
+def test_cut_flops__server_follows_the_moco_version_projector() -> None:
+    v1, v2 = cut_flops("resnet18", 17, moco_version="V1"), cut_flops("resnet18", 17, moco_version="V2")
+    # PROJECTOR_DIMS: V1 = Linear(512, 128); V2 = Linear(512, 1024) → ReLU → Linear(1024, 1024); 1 FLOP = 1 MAC
+    assert v2.server.total - v1.server.total == (512 * 1024 + 1024 * 1024) - 512 * 128
+    assert v1.server.by_operator == {"adaptive_avg_pool2d": 512 * 4 * 4, "linear": 512 * 128}
+    assert v1.client.total == v2.client.total == 558_489_600
+
+
 def test_cut_flops__mid_block_client_and_server_add_up_to_the_backbone() -> None:
     f = cut_flops("resnet18", 2)                            # stem + layer1.0 conv1 (and identity shortcut)
     assert f.client.total == 2_097_152 + 64 * 64 * 9 * 32 * 32 + 5 * 64 * 32 * 32

@@ -85,3 +85,16 @@ def test_profile_rows__original_mode_run_totals_and_reference_overrides() -> Non
 def test_profile_rows__unknown_symmetric_mode_is_an_error() -> None:
     with pytest.raises(SflauditError, match="server"):
         profile_rows("resnet18", [1], symmetric="server", memory=False, **SCHEDULE)
+
+
+def test_config_rows__server_flops_follow_the_configs_moco_version() -> None:
+    from profiles.run import config_rows
+    from sflaudit.config import load_config
+    from sflaudit.sfl.schedule import Schedule
+
+    sched = Schedule(steps_per_epoch=4, epochs=1, pool_size=2, clients=2, sync_batches=(1, 3), rows_per_client=16)
+    rows = {v: config_rows(load_config(preset="smoke", overrides=["sfl.method=mocosfl", f"ssl.moco_version={v}"]),
+                           [3], sched, memory=False)[0] for v in ("V1", "V2")}
+    f = 64                                                   # smoke: ResNet-18 width 0.125 → 512 / 8 features
+    assert (rows["V1"]["moco_version"], rows["V2"]["moco_version"]) == ("V1", "V2")
+    assert rows["V2"]["server_flops"] - rows["V1"]["server_flops"] == (f * 1024 + 1024 * 1024) - f * 128

@@ -17,6 +17,7 @@ from profiles.traffic import (
     sync_traffic,
     wire_dtype_bytes,
 )
+from sflaudit.config import SflConfig
 from sflaudit.errors import SflauditError
 from sflaudit.models import cut_info
 
@@ -79,6 +80,28 @@ def test_sync_traffic__monacosfl_also_sends_momentum_weights() -> None:
 def test_sync_traffic__unknown_method_is_an_error() -> None:
     with pytest.raises(SflauditError, match="fedavg"):
         sync_traffic(1, method="fedavg", pool_size=1, clients=1)
+
+
+def test_sync_traffic__monacosfl_momentum_only_at_every_kth_sync() -> None:
+    every2 = SflConfig(momentum_sync_every=2)
+    odd = sync_traffic(1000, method="monacosfl", pool_size=5, clients=20, sync=3, sfl=every2)
+    even = sync_traffic(1000, method="monacosfl", pool_size=5, clients=20, sync=4, sfl=every2)
+    assert (odd.momentum_up, odd.momentum_down, odd.weights_up) == (0, 0, 5000)
+    assert (even.momentum_up, even.momentum_down) == (5000, 20000)
+
+
+def test_run_traffic__momentum_sync_every_k_counts_syncs_k_2k_and_reports_the_last() -> None:
+    step = step_traffic(8, batch=1, symmetric=False)
+    def run(k: int):
+        return run_traffic(step, 10, method="monacosfl", steps_per_epoch=4, epochs=2, pool_size=2, clients=3,
+                           syncs_per_epoch=11, sfl=SflConfig(momentum_sync_every=k))
+    two, three = run(2), run(3)                              # 22 syncs: momentum at 11 of them (k=2), 7 (k=3)
+    assert two.by_kind["momentum"] == {"up": 11 * 2 * 10, "down": 11 * 3 * 10}
+    assert three.by_kind["momentum"] == {"up": 7 * 2 * 10, "down": 7 * 3 * 10}
+    assert two.by_kind["weights"] == three.by_kind["weights"] == {"up": 22 * 2 * 10, "down": 22 * 3 * 10}
+    assert two.per_sync == {"up": 2 * 2 * 10, "down": 2 * 3 * 10}     # sync 22: 22 % 2 == 0, with momentum
+    assert three.per_sync == {"up": 2 * 10, "down": 3 * 10}           # 22 % 3 != 0: online weights only
+    assert two.client_full["up"] == 8 * step.up + (22 + 11) * 10
 
 
 def test_state_dict_bytes__counts_int64_batchnorm_counter_as_8_bytes() -> None:

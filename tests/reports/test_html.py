@@ -105,7 +105,7 @@ def test_only_render__makes_the_page_from_existing_runs_without_training(monkeyp
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("--only-render must not run any stage")
 
-    for stage in ("train_stage", "profile_stage", "invert_stage"):
+    for stage in ("train_stage", "profile_stage", "eval_stage", "invert_stage"):
         monkeypatch.setattr(sweep, stage, refuse)
     out = tmp_path / "again.html"
     # no --preset/--depths: the sweep's own config and grid come from runs/sweep.json

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,12 @@ import pytest
 from reports.collect import collect_rows
 from reports.executors import run_sweep
 from reports.sweep import plan_cells
+from sflaudit.artifacts import RunDir
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sflaudit[ray]')")
 
 # Columns that legitimately differ between two runs of the same cell: where it ran and how long it took.
-VOLATILE = ("run_dir", "train_wall_s", "invert_wall_s")
+VOLATILE = ("run_dir", "grid", "train_wall_s", "invert_wall_s")
 
 
 def stable(rows: list[dict]) -> list[dict]:
@@ -32,14 +32,12 @@ def test_ray_executor__same_table_as_the_local_executor(local_ray, smoke_sweep, 
     cells = plan_cells(smoke_sweep.config, [1], smoke_sweep.methods, tmp_path / "runs")
     results = run_sweep(cells, executor="ray", cpus_per_cell=1, gpus_per_cell=0, progress=False)
     assert [(r.name, r.status) for r in results] == [("mocosfl-d1", "ok"), ("monacosfl-d1", "ok")]
-    assert all(r.stages_run == ("train", "profile", "invert") for r in results)
+    assert all(r.stages_run == ("train", "profile", "eval", "invert") for r in results)
     local = plan_cells(smoke_sweep.config, [1], smoke_sweep.methods, smoke_sweep.runs)
     assert stable(collect_rows(cells)) == stable(collect_rows(local))
     for mine, theirs in zip(cells, local):          # the very same numbers, not just the same summary
-        for name in ("traffic.json", "invert.json"):
-            a, b = json.loads((mine.run_dir / name).read_text()), json.loads((theirs.run_dir / name).read_text())
-            if name == "invert.json":
-                a, b = a["mean"], b["mean"]
-            assert a == b, name
+        assert RunDir(mine.run_dir).read_traffic() == RunDir(theirs.run_dir).read_traffic()
+        a, b = RunDir(mine.run_dir).read_attack(mine.attack_id), RunDir(theirs.run_dir).read_attack(theirs.attack_id)
+        assert a is not None and b is not None and a.mean == b.mean
     again = run_sweep(cells, executor="ray", progress=False)    # complete cells are skipped before Ray is asked
     assert [r.status for r in again] == ["skipped", "skipped"]

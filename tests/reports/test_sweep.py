@@ -10,37 +10,47 @@ import pytest
 import reports.sweep as sweep
 from reports.executors import run_sweep
 from reports.sweep import Cell, cell_complete, check_configs, parse_methods, plan_cells, run_cell
+from sflaudit.config import apply_dict
+from sflaudit.artifacts import RunDir
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
+from sflaudit.stages import attack_id, eval_id
 
 
 class FakeStages:
-    """Stand-ins for train/profile/invert that only write each stage's file, and count the calls."""
+    """Stand-ins for train/profile/eval/invert that only create each stage's result file, and count the calls."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: dict[str, str] | None = None) -> None:
         self.calls: list[tuple[str, str]] = []
         self.fail = fail or {}      # cell name → stage that raises
         monkeypatch.setattr(sweep, "train_stage", self.train)
         monkeypatch.setattr(sweep, "profile_stage", self.profile)
+        monkeypatch.setattr(sweep, "eval_stage", self.eval)
         monkeypatch.setattr(sweep, "invert_stage", self.invert)
 
-    def _do(self, stage: str, run_dir: Path, name: str) -> None:
-        cell = run_dir.name
+    def _do(self, stage: str, path: Path) -> None:
+        cell = path.relative_to(self.root(path)).parts[0]
         self.calls.append((cell, stage))
         if self.fail.get(cell) == stage:
             raise RuntimeError(f"{stage} blew up\nsecond line")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / name).write_text(json.dumps({"schedule": {}}))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
 
-    def train(self, cfg: Config, run_dir: Path, *, quiet: bool) -> dict:
-        self._do("train", run_dir, "summary.json")
-        return {"schedule": {}}
+    @staticmethod
+    def root(path: Path) -> Path:
+        return next(p.parent for p in path.parents if p.name.startswith(("mocosfl-", "monacosfl-")))
 
-    def profile(self, cfg: Config, run_dir: Path, summary: dict) -> None:
-        self._do("profile", run_dir, "profile.json")
+    def train(self, cfg: Config, run_dir: Path, *, quiet: bool) -> None:
+        self._do("train", RunDir(run_dir).summary_path)
 
-    def invert(self, run_dir: Path, *, lpips_weights: str | None = None) -> None:
-        self._do("invert", run_dir, "invert.json")
+    def profile(self, cfg: Config, run_dir: Path) -> None:
+        self._do("profile", RunDir(run_dir).profile_path)
+
+    def eval(self, cfg: Config, run_dir: Path) -> None:
+        self._do("eval", RunDir(run_dir).eval_path(eval_id(cfg.eval)))
+
+    def invert(self, cfg: Config, run_dir: Path, *, lpips_weights: str | None = None) -> None:
+        self._do("invert", RunDir(run_dir).attack_json(attack_id(cfg.attack)))
 
 
 def test_parse_methods__keeps_order_and_drops_repeats() -> None:
@@ -71,18 +81,31 @@ def test_run_cell__runs_train_profile_invert_in_order(monkeypatch, tiny_config: 
     cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
     seen: list[str] = []
     result = run_cell(cell, on_stage=seen.append)
-    assert (result.status, result.stages_run) == ("ok", ("train", "profile", "invert"))
-    assert seen == ["train", "profile", "invert"] and cell_complete(cell.run_dir)
-    assert run_cell(cell).status == "skipped" and len(fake.calls) == 3
+    assert (result.status, result.stages_run) == ("ok", ("train", "profile", "eval", "invert"))
+    assert seen == ["train", "profile", "eval", "invert"] and cell_complete(cell)
+    assert run_cell(cell).status == "skipped" and len(fake.calls) == 4
 
 
 def test_run_cell__only_missing_stages_run(monkeypatch, tiny_config: Config, tmp_path: Path) -> None:
     fake = FakeStages(monkeypatch)
     cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
     cell.run_dir.mkdir(parents=True)
-    (cell.run_dir / "summary.json").write_text(json.dumps({"schedule": {}}))   # training had finished
-    assert run_cell(cell).stages_run == ("profile", "invert")
-    assert fake.calls == [("mocosfl-d1", "profile"), ("mocosfl-d1", "invert")]
+    (cell.run_dir / "summary.json").write_text("{}")   # training had finished
+    assert run_cell(cell).stages_run == ("profile", "eval", "invert")
+    assert fake.calls == [("mocosfl-d1", "profile"), ("mocosfl-d1", "eval"), ("mocosfl-d1", "invert")]
+
+
+def test_run_cell__new_attack_settings_add_a_result_and_train_nothing(monkeypatch, tiny_config: Config,
+                                                                      tmp_path: Path) -> None:
+    fake = FakeStages(monkeypatch)
+    cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
+    run_cell(cell)
+    stronger = apply_dict(tiny_config, {"attack": {"epochs": tiny_config.attack.epochs + 2}}, source="test")
+    again = plan_cells(stronger, [1], ["mocosfl"], tmp_path)[0]
+    assert again.attack_id != cell.attack_id and not cell_complete(again)
+    assert run_cell(again).stages_run == ("invert",)
+    assert RunDir(cell.run_dir).attack_ids() == sorted([cell.attack_id, again.attack_id])
+    assert [s for _, s in fake.calls] == ["train", "profile", "eval", "invert", "invert"]
 
 
 def test_run_sweep__failed_cell_is_recorded_and_the_others_continue(monkeypatch, tiny_config: Config,
@@ -93,7 +116,7 @@ def test_run_sweep__failed_cell_is_recorded_and_the_others_continue(monkeypatch,
     assert [r.status for r in results] == ["ok", "failed", "ok"]
     error = json.loads((cells[1].run_dir / "error.json").read_text())
     assert error["error"] == "RuntimeError: invert blew up" and error["stage"] == "invert"
-    assert (results[1].stage, results[1].stages_run) == ("invert", ("train", "profile"))
+    assert (results[1].stage, results[1].stages_run) == ("invert", ("train", "profile", "eval"))
 
 
 def test_run_sweep__retries_a_failed_cell_and_clears_its_error(monkeypatch, tiny_config: Config,
@@ -103,17 +126,26 @@ def test_run_sweep__retries_a_failed_cell_and_clears_its_error(monkeypatch, tiny
     assert run_sweep(cells, progress=False)[0].status == "failed"
     fake = FakeStages(monkeypatch)
     result = run_sweep(cells, progress=False)[0]
-    assert result.status == "ok" and result.stages_run == ("profile", "invert")   # training was kept
+    assert result.status == "ok" and result.stages_run == ("profile", "eval", "invert")   # training was kept
     assert not (cells[0].run_dir / "error.json").exists()
-    assert fake.calls == [("mocosfl-d1", "profile"), ("mocosfl-d1", "invert")]
+    assert fake.calls == [("mocosfl-d1", "profile"), ("mocosfl-d1", "eval"), ("mocosfl-d1", "invert")]
 
 
 def test_check_configs__refuses_a_run_made_with_another_config(tiny_config: Config, tmp_path: Path) -> None:
     cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
     cell.run_dir.mkdir(parents=True)
     (cell.run_dir / "config.toml").write_text(cell.config_text.replace("epochs = 1", "epochs = 7", 1))
-    with pytest.raises(SflauditError, match="holds a run made with a different config"):
+    with pytest.raises(SflauditError, match=r"holds a run trained with other settings \(optim.epochs\)"):
         check_configs([cell])
+
+
+def test_check_configs__runtime_eval_and_attack_settings_never_block(tiny_config: Config, tmp_path: Path) -> None:
+    cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
+    cell.run_dir.mkdir(parents=True)
+    (cell.run_dir / "config.toml").write_text(cell.config_text)
+    other = apply_dict(tiny_config, {"run": {"threads": 1, "device": "cpu", "ckpt_every": 3},
+                                     "attack": {"epochs": 9}, "eval": {"linear_epochs": 2}}, source="test")
+    check_configs(plan_cells(other, [1], ["mocosfl"], tmp_path))
 
 
 def test_run_sweep__unknown_executor_and_bad_jobs(tiny_config: Config, tmp_path: Path) -> None:
@@ -155,7 +187,7 @@ def test_sweep_killed_midway__restart_redoes_no_finished_cell(monkeypatch, tiny_
     with pytest.raises(KeyboardInterrupt):
         run_sweep(cells, progress=False)
     first, second = cells
-    assert cell_complete(first.run_dir) and not cell_complete(second.run_dir)
+    assert cell_complete(first) and not cell_complete(second)
     assert (second.run_dir / "ckpt.pt").is_file() and not (second.run_dir / "error.json").exists()
     stamps = {p.name: p.stat().st_mtime_ns for p in first.run_dir.iterdir()}
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from sflaudit.runs import load_checkpoint
+from sflaudit.artifacts import RunDir
+from sflaudit.sfl.checkpoint import read_checkpoint
 
 SMOKE = ["--preset", "smoke", "--set", "optim.epochs=1", "--set", "eval.linear_epochs=2"]
 
@@ -36,11 +37,13 @@ def test_train__writes_the_run_directory(smoke_run: Path) -> None:
         assert (smoke_run / name).is_file(), name
     cfg = tomllib.loads((smoke_run / "config.toml").read_text())
     assert cfg["model"]["width"] == 0.125 and cfg["optim"]["epochs"] == 1
-    summary = json.loads((smoke_run / "summary.json").read_text())
-    assert summary["complete"] and 0.0 <= summary["knn_best"] <= 100.0
-    assert summary["steps"] == summary["schedule"]["steps_per_epoch"] * summary["schedule"]["epochs"]
-    state = load_checkpoint(smoke_run / "ckpt.pt")
-    assert len(state["clients_online"]) == 2 and len(state["clients_momentum"]) == 2
+    summary = RunDir(smoke_run).read_summary()
+    assert summary is not None and 0.0 <= summary.knn_best <= 100.0
+    assert summary.steps == summary.schedule.steps_per_epoch * summary.schedule.epochs
+    state = read_checkpoint(smoke_run / "ckpt.pt")
+    assert len(state.clients_online) == 2 and len(state.clients_momentum) == 2
+    evaluation = RunDir(smoke_run).read_eval("probe-ep2-b128")                 # the eval stage ran after training
+    assert evaluation is not None and 0.0 <= evaluation.linear_probe_best <= 100.0
 
 
 def test_train__analytic_traffic_equals_measured(smoke_run: Path) -> None:
@@ -50,13 +53,23 @@ def test_train__analytic_traffic_equals_measured(smoke_run: Path) -> None:
     assert measured["total"] == analytic["total"]
 
 
-def test_train__refuses_to_overwrite_a_finished_run(smoke_run: Path) -> None:
+def test_train__refuses_to_overwrite_a_finished_run_with_other_training_settings(smoke_run: Path) -> None:
     before = (smoke_run / "summary.json").read_text()
-    res = sflaudit("train", *SMOKE, "--out", str(smoke_run), "--quiet")
+    res = sflaudit("train", *SMOKE, "--set", "optim.lr=0.5", "--out", str(smoke_run), "--quiet")
     assert res.returncode == 2
-    assert res.stderr.strip().startswith("error:") and "--force" in res.stderr
+    assert res.stderr.strip().startswith("error:") and "--force" in res.stderr and "optim.lr" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert (smoke_run / "summary.json").read_text() == before
+
+
+def test_train__finished_run_with_new_runtime_and_eval_settings_trains_nothing(smoke_run: Path) -> None:
+    files = ("summary.json", "ckpt.pt", "best.pt", "metrics.jsonl")
+    before = {n: (smoke_run / n).read_bytes() for n in files}
+    res = sflaudit("train", *SMOKE, "--set", "run.threads=1", "--set", "eval.linear_epochs=1", "--out",
+                   str(smoke_run), "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert {n: (smoke_run / n).read_bytes() for n in files} == before
+    assert (smoke_run / "evals" / "probe-ep1-b128.json").is_file()            # only the new evaluation ran
 
 
 def test_eval__checkpoint_on_demand(smoke_run: Path, tmp_path: Path) -> None:
@@ -65,6 +78,7 @@ def test_eval__checkpoint_on_demand(smoke_run: Path, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     doc = json.loads((tmp_path / "eval.json").read_text())
     summary = json.loads((smoke_run / "summary.json").read_text())
+    assert doc["format"] == "sflaudit-eval/1" and doc["eval_id"] == "probe-ep1-b128"
     assert doc["knn"] == pytest.approx(summary["knn_best"], abs=1e-9)   # best.pt holds the best-kNN weights
     assert 0.0 <= doc["linear_probe_best"] <= 100.0
 

@@ -44,6 +44,7 @@ def test_file__overrides_preset_and_set_overrides_file(tmp_path: Path) -> None:
         ("sfl.clients=0", "sfl.clients = 0 is out of range [1, inf)"),
         ("sfl.sampling_ratio=1.5", "sfl.sampling_ratio = 1.5 is out of range (0, 1]"),
         ("sfl.method=fedavg", "sfl.method = 'fedavg' is not one of mocosfl, monacosfl"),
+        ("sfl.momentum_sync_every=0", "sfl.momentum_sync_every = 0 is out of range [1, inf)"),
         ("model.depth=18", "depth 18 is out of range for resnet18 (1..17)"),
         ("optim.channels_last=1", "optim.channels_last must be true or false"),
         ("data.dataset=imagenet", "data.dataset = 'imagenet' is not one of"),
@@ -60,6 +61,13 @@ def test_validation__bad_input_gives_one_line_error(override: str, message: str)
 def test_validation__monacosfl_requires_moco_v2() -> None:
     with pytest.raises(SflauditError, match="requires V2"):
         load_config(preset="smoke", overrides=["ssl.moco_version=V1"])
+    assert load_config(preset="smoke", overrides=["sfl.method=mocosfl", "ssl.moco_version=V1"]).ssl.moco_version == "V1"
+
+
+def test_momentum_sync_every__defaults_to_every_sync_and_round_trips() -> None:
+    cfg = load_config(preset="smoke", overrides=["sfl.momentum_sync_every=3"])
+    assert Config().sfl.momentum_sync_every == 1
+    assert config_from_toml(config_to_toml(cfg)).sfl.momentum_sync_every == 3
 
 
 def test_file__missing_and_invalid_toml(tmp_path: Path) -> None:

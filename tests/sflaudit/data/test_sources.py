@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 from PIL import Image
 
 from sflaudit.data import NORMALIZATION, load_dataset
-from sflaudit.data.sources import CIFAR10_CLASSES, default_data_dir
+from sflaudit.data.sources import CIFAR10_CLASSES, default_data_dir, train_labels
 from sflaudit.errors import SflauditError
 
 REAL_CIFAR10 = Path(__file__).parents[3] / "../shared/data/cifar10"
@@ -68,6 +70,56 @@ def test_cifar10__corrupt_batch_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(SflauditError, match="corrupt") as info:
         load_dataset("cifar10", data_dir=str(tmp_path))
     assert "\n" not in str(info.value)
+
+
+class _RunsACommand:
+    """Pickles as a call of ``os.system`` — what a hostile batch file would hold."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (self.command,))
+
+
+def test_cifar10__a_batch_that_would_run_code_is_refused_unrun(tmp_path: Path) -> None:
+    write_fake_cifar10(tmp_path)
+    marker = tmp_path / "ran"
+    hostile = {"data": _RunsACommand(f"touch {marker}"), "labels": [0]}
+    (tmp_path / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps(hostile))
+    with pytest.raises(SflauditError, match=r"refusing to load (posix|nt)\.system") as info:
+        load_dataset("cifar10", data_dir=str(tmp_path))
+    assert "\n" not in str(info.value)
+    assert not marker.exists()
+
+
+def py2_style_batch(data: np.ndarray, labels: list[int]) -> bytes:
+    """A batch pickled as the original CIFAR archives were (Python 2, protocol 2, numpy < 2).
+
+    The array reduces to ``numpy.core.multiarray._reconstruct`` with its bytes as a latin-1 string, as Python 2's
+    ``str`` unpickles under ``encoding="latin1"``.
+    """
+    from numpy._core.multiarray import _reconstruct
+
+    class Py2Array:
+        def __reduce__(self) -> tuple:
+            state = (1, data.shape, np.dtype(np.uint8), False, data.tobytes().decode("latin1"))
+            return (_reconstruct, (np.ndarray, (0,), "b"), state)
+
+    raw = pickle.dumps({"batch_label": "training batch 1 of 5", "labels": labels, "data": Py2Array()}, protocol=2)
+    old = raw.replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+    assert old != raw and b"_codecs" not in old  # numpy < 2's module name; no bytes objects (Python 3 only)
+    return old
+
+
+def test_cifar10__a_python2_numpy1_batch_loads(tmp_path: Path) -> None:
+    write_fake_cifar10(tmp_path)
+    data = (np.arange(4 * 3072) * 7 % 251).astype(np.uint8).reshape(4, 3072)  # value 7·i mod 251 at flat index i
+    (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(py2_style_batch(data, [9, 8, 7, 6]))
+    loaded = load_dataset("cifar10", data_dir=str(tmp_path))
+    assert loaded.train.y[:4].tolist() == [9, 8, 7, 6]
+    # image 1, row 0, column 1: flat index 3072 + 1 in the R plane, + 1024 in G, + 2048 in B
+    assert loaded.train.x[1, 0, 1].tolist() == [7 * 3073 % 251, 7 * 4097 % 251, 7 * 5121 % 251] == [176, 65, 205]
 
 
 def test_cifar100__fine_labels_and_protocol_normalisation(tmp_path: Path) -> None:
@@ -193,6 +245,106 @@ def test_folder__unreadable_image_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(SflauditError, match="broken.png is not a readable image"):
         load_dataset(f"folder:{tmp_path}")
+
+
+def test_folder__empty_class_folder_is_refused_by_name(tmp_path: Path) -> None:
+    write_images(tmp_path / "a", 5, (10, 20, 30))
+    (tmp_path / "b").mkdir()  # would leave one populated class: kNN and probe at 100%
+    with pytest.raises(SflauditError, match=f"class folder {tmp_path / 'b'} holds no images") as info:
+        load_dataset(f"folder:{tmp_path}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_folder__empty_class_folder_in_either_split_is_refused(tmp_path: Path, split: str) -> None:
+    for side in ("train", "test"):
+        write_images(tmp_path / side / "a", 2, (0, 0, 0))
+    write_images(tmp_path / ("test" if split == "train" else "train") / "b", 2, (9, 9, 9))
+    (tmp_path / split / "b").mkdir()
+    with pytest.raises(SflauditError, match=f"class folder {tmp_path / split / 'b'} holds no images"):
+        load_dataset(f"folder:{tmp_path}")
+    with pytest.raises(SflauditError, match="holds no images"):
+        train_labels(f"folder:{tmp_path}")
+
+
+# --- labels only (sizing client shares without decoding images) ----------------------------------------------------
+
+
+def test_train_labels__cifar_without_files_are_the_official_counts(tmp_path: Path) -> None:
+    ten, hundred = train_labels("cifar10", data_dir=str(tmp_path)), train_labels("cifar100", data_dir=str(tmp_path))
+    assert ten.labels is None and ten.counts.tolist() == [5000] * 10 and ten.size == 50_000
+    assert hundred.labels is None and hundred.counts.tolist() == [500] * 100 and hundred.num_classes == 100
+
+
+def test_train_labels__cifar_files_give_their_own_labels_in_order(tmp_path: Path) -> None:
+    write_fake_cifar10(tmp_path)  # 5 batches of 4, labels (b + n) % 10
+    known = train_labels("cifar10", data_dir=str(tmp_path))
+    assert known.labels is not None
+    assert known.labels.tolist() == [(b + n) % 10 for b in range(5) for n in range(4)]
+    assert np.array_equal(known.labels, load_dataset("cifar10", data_dir=str(tmp_path)).train.y)
+
+
+def test_train_labels__cifar_hostile_batch_is_refused_unrun(tmp_path: Path) -> None:
+    write_fake_cifar10(tmp_path)
+    marker = tmp_path / "ran"
+    hostile = {"data": np.zeros((1, 3072), np.uint8), "labels": _RunsACommand(f"touch {marker}")}
+    (tmp_path / "cifar-10-batches-py" / "data_batch_4").write_bytes(pickle.dumps(hostile))
+    with pytest.raises(SflauditError, match="refusing to load"):
+        train_labels("cifar10", data_dir=str(tmp_path))
+    assert not marker.exists()
+
+
+def test_train_labels__npz_reads_y_and_never_the_pixels(tmp_path: Path) -> None:
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((4, 8, 8, 3), np.uint8))
+    with zipfile.ZipFile(tmp_path / "train.npz", "w") as archive:
+        with archive.open("x.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, header)  # a valid header, then no pixel data at all
+        with archive.open("y.npy", "w") as f:
+            np.lib.format.write_array(f, np.array([2, 0, 2, 1]))
+    write_npz(tmp_path / "test.npz", 3)
+    known = train_labels(f"npz:{tmp_path}")
+    assert known.labels is not None and known.labels.tolist() == [2, 0, 2, 1] and known.counts.tolist() == [1, 1, 2]
+    with pytest.raises(SflauditError, match="is not a readable .npz file"):
+        load_dataset(f"npz:{tmp_path}")  # decoding x finds the pixels missing
+
+
+def test_train_labels__npz_single_file_is_the_same_80_20_split(tmp_path: Path) -> None:
+    write_npz(tmp_path / "all.npz", 10)
+    spec = f"npz:{tmp_path / 'all.npz'}"
+    known = train_labels(spec)
+    assert known.labels is not None and np.array_equal(known.labels, load_dataset(spec).train.y)
+    assert known.size == 8 and known.num_classes == 3
+
+
+def test_train_labels__npz_checks_x_shape_from_its_header(tmp_path: Path) -> None:
+    np.savez(tmp_path / "bad.npz", x=np.zeros((2, 4, 4, 3), np.uint8), y=np.zeros(3, np.int64))
+    with pytest.raises(SflauditError, match="expected 2 integer labels"):
+        train_labels(f"npz:{tmp_path / 'bad.npz'}")
+
+
+def test_train_labels__folder_counts_files_per_class(tmp_path: Path) -> None:
+    write_images(tmp_path / "train" / "red", 3, (255, 0, 0))
+    write_images(tmp_path / "train" / "blue", 2, (0, 0, 255))
+    write_images(tmp_path / "test" / "red", 1, (255, 0, 0))
+    known = train_labels(f"folder:{tmp_path}")
+    assert known.labels is not None and known.labels.tolist() == [0, 0, 1, 1, 1]  # blue, blue, red × 3
+    assert known.counts.tolist() == [2, 3]
+
+
+def test_train_labels__folder_single_tree_is_the_same_80_20_split(tmp_path: Path) -> None:
+    write_images(tmp_path / "a", 4, (10, 20, 30))
+    write_images(tmp_path / "b", 6, (40, 50, 60))
+    known = train_labels(f"folder:{tmp_path}")
+    assert known.labels is not None and np.array_equal(known.labels, load_dataset(f"folder:{tmp_path}").train.y)
+    assert known.size == 8
+
+
+def test_train_labels__photos_and_digits_are_their_train_labels() -> None:
+    for spec in ("photos", "digits"):
+        data = load_dataset(spec)
+        known = train_labels(spec)
+        assert known.labels is not None and np.array_equal(known.labels, data.train.y)
+        assert known.num_classes == data.num_classes
 
 
 @pytest.mark.parametrize("spec", ["imagenet", "npz:", "folder", "photos:x", ""])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,8 @@ import torch
 
 from sflaudit.config import config_to_toml, load_config
 from sflaudit.errors import SflauditError
-from sflaudit.runs import load_checkpoint
-from sflaudit.sfl.monitor import bank_indices, evaluate_checkpoint_file, evaluate_state
+from sflaudit.sfl.checkpoint import read_checkpoint
+from sflaudit.sfl.monitor import bank_indices, evaluate_checkpoint_file, evaluate_state, probe_monitor
 from sflaudit.sfl.trainer import Trainer
 
 
@@ -36,7 +37,8 @@ def test_evaluate_checkpoint_file__equals_the_trainers_own_monitors(stopped_run:
     result = evaluate_checkpoint_file(ckpt)
     assert result["step"] == 2
     assert result["knn"] == pytest.approx(trainer.knn(), abs=1e-9)
-    probe = trainer.probe()
+    probe = probe_monitor(trainer.clients.online[0], trainer.server.online[0], trainer.data, trainer.bank_idx,
+                          trainer.cfg, device=trainer.device)
     assert result["linear_probe_best"] == pytest.approx(probe["linear_probe_best"], abs=1e-9)
     assert result["linear_probe_last"] == pytest.approx(probe["linear_probe_last"], abs=1e-9)
     assert trainer.clients.online[0].training and trainer.server.online.training   # modes restored
@@ -45,9 +47,8 @@ def test_evaluate_checkpoint_file__equals_the_trainers_own_monitors(stopped_run:
 def test_evaluate_state__weights_that_do_not_fit_the_config_are_a_one_line_error(
         stopped_run: tuple[Trainer, Path]) -> None:
     _, ckpt = stopped_run
-    state = load_checkpoint(ckpt)
     other = load_config(preset="smoke", overrides=["model.depth=9"])
-    state["config"] = config_to_toml(other)
-    with pytest.raises(SflauditError, match=r"^incompatible checkpoint x\.pt: .*depth 9") as err:
+    state = replace(read_checkpoint(ckpt), config=config_to_toml(other))
+    with pytest.raises(SflauditError, match=r"^incompatible checkpoint x\.pt: client 0's .*depth 9") as err:
         evaluate_state(state, other, source="x.pt")
     assert "\n" not in str(err.value)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from sflaudit.artifacts import Checkpoint, RunDir, Summary
 from sflaudit.config import Config, load_config
 from sflaudit.data import augment
 from sflaudit.errors import SflauditError
-from sflaudit.runs import load_checkpoint, read_jsonl
+from sflaudit.runs import read_jsonl
+from sflaudit.sfl.checkpoint import read_checkpoint, write_checkpoint
 from sflaudit.sfl.moco import info_nce
 from sflaudit.sfl.trainer import Trainer, train
+from sflaudit.stages import training_id
 
 
 def _cfg(*overrides: str) -> Config:
@@ -133,13 +137,69 @@ def test_resume__interrupted_run_ends_with_identical_weights(tmp_path: Path) -> 
     assert not (tmp_path / "cut" / "summary.json").exists()
     resumed = train(cfg, tmp_path / "cut")
     assert full is not None and resumed is not None
-    a, b = load_checkpoint(tmp_path / "full" / "ckpt.pt"), load_checkpoint(tmp_path / "cut" / "ckpt.pt")
-    for key in ("clients_online", "clients_momentum"):
-        for sa, sb in zip(a[key], b[key], strict=True):
-            assert all(torch.equal(x, y) for x, y in zip(sa.values(), sb.values(), strict=True))
-    assert all(torch.equal(x, y) for x, y in zip(a["server_online"].values(), b["server_online"].values()))
-    assert torch.equal(a["queue"], b["queue"])
+    _assert_same_weights(read_checkpoint(tmp_path / "full" / "ckpt.pt"), read_checkpoint(tmp_path / "cut" / "ckpt.pt"))
     assert (tmp_path / "full" / "metrics.jsonl").read_text() == (tmp_path / "cut" / "metrics.jsonl").read_text()
+
+
+def _assert_same_weights(a: Checkpoint, b: Checkpoint) -> None:
+    for sa, sb in zip([*a.clients_online, *a.clients_momentum], [*b.clients_online, *b.clients_momentum], strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(sa.values(), sb.values(), strict=True))
+    for sa, sb in ((a.server_online, b.server_online), (a.server_momentum, b.server_momentum)):
+        assert all(torch.equal(x, y) for x, y in zip(sa.values(), sb.values(), strict=True))
+    assert torch.equal(a.queue, b.queue) and a.queue_ptr == b.queue_ptr
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_resume__runtime_fields_may_change_and_the_weights_stay_identical(tmp_path: Path, one_thread: None) -> None:
+    """threads, device, ckpt_every and data_dir are runtime fields: a resume with other values continues exactly.
+
+    ``run.threads`` goes 1 → 0 (0 = keep torch's current count, here 1): the field differs, the arithmetic does not.
+    """
+    base = ("sfl.clients=2", "optim.epochs=1")
+    full = train(_cfg(*base, "run.threads=1"), tmp_path / "full")
+    assert train(_cfg(*base, "run.threads=1"), tmp_path / "cut", stop_after_steps=3) is None
+    resumed = train(_cfg(*base, "run.threads=0", "run.device=cpu", "run.ckpt_every=7", f"data.data_dir={tmp_path}"),
+                    tmp_path / "cut")
+    assert full is not None and resumed is not None and resumed.train_id == full.train_id
+    _assert_same_weights(read_checkpoint(tmp_path / "full" / "ckpt.pt"), read_checkpoint(tmp_path / "cut" / "ckpt.pt"))
+
+
+def test_resume__with_another_thread_count_continues(tmp_path: Path, one_thread: None) -> None:
+    """A real thread-count change resumes too (CPU parallel reductions then round differently, so the weights are
+    not bit-identical to a one-thread run)."""
+    assert train(_cfg("run.threads=1"), tmp_path / "run", stop_after_steps=2) is None
+    assert train(_cfg("run.threads=2"), tmp_path / "run", stop_after_steps=3) is None
+    assert read_checkpoint(tmp_path / "run" / "ckpt.pt").step == 3
+
+
+def test_fit__returns_the_summary_it_writes_without_a_linear_probe(tmp_path: Path) -> None:
+    cfg = _cfg("optim.epochs=1")
+    summary = train(cfg, tmp_path / "run")
+    assert isinstance(summary, Summary) and RunDir(tmp_path / "run").read_summary() == summary
+    assert summary.train_id == training_id(cfg) and summary.steps == summary.schedule.total_steps
+    doc = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert doc["schedule"] == summary.schedule.to_json() and not any(k.startswith("linear_probe") for k in doc)
+
+
+def test_state_dict__weights_load_into_a_fresh_trainer_and_cannot_resume(tmp_path: Path) -> None:
+    cfg = _cfg("sfl.clients=2")
+    t = _run_steps(cfg, tmp_path / "a", 2)
+    best = t.weights()
+    assert best.trainer is None and t.state_dict().trainer is not None
+    fresh = Trainer(cfg, tmp_path / "b")
+    fresh.load_state_dict(best, weights_only=True)
+    _assert_same_weights(fresh.weights(), best)
+    assert fresh.step == 0                                  # weights only: the loop position is not restored
+    write_checkpoint(best, tmp_path / "best.pt")
+    with pytest.raises(SflauditError, match="holds weights only"):
+        Trainer(cfg, tmp_path / "c").load_state_dict(read_checkpoint(tmp_path / "best.pt"), source="best.pt")
 
 
 @pytest.mark.parametrize(("depth", "tensors", "shape"), [(3, 1, (8, 32, 32)), (6, 2, (16, 16, 16))])
@@ -165,17 +225,20 @@ def test_bad_checkpoint__one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "ckpt.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(SflauditError) as err:
-        load_checkpoint(bad)
+        read_checkpoint(bad)
     assert "\n" not in str(err.value)
     torch.save({"weights": torch.zeros(1)}, bad)
     with pytest.raises(SflauditError, match="not an sflaudit checkpoint"):
-        load_checkpoint(bad)
+        read_checkpoint(bad)
+    with pytest.raises(SflauditError, match="does not exist"):
+        read_checkpoint(tmp_path / "missing.pt")
 
 
-def test_resume__with_a_different_config_is_refused(tmp_path: Path) -> None:
+def test_resume__with_a_different_training_identity_is_refused_naming_the_keys(tmp_path: Path) -> None:
     _run_steps(_cfg(), tmp_path / "run", 2)
-    with pytest.raises(SflauditError, match="different config"):
-        Trainer(_cfg("optim.lr=0.01"), tmp_path / "run").fit()
+    with pytest.raises(SflauditError, match=r"different training config \(optim\.lr, sfl\.batch differ\)") as err:
+        Trainer(_cfg("optim.lr=0.01", "sfl.batch=4"), tmp_path / "run").fit()
+    assert "\n" not in str(err.value)
 
 
 def test_nan_loss__stops_with_one_line_error_and_keeps_last_checkpoint(tmp_path: Path,
@@ -194,5 +257,5 @@ def test_nan_loss__stops_with_one_line_error_and_keeps_last_checkpoint(tmp_path:
     with pytest.raises(SflauditError, match="loss became nan at epoch 0 step 5") as err:
         t.fit()
     assert "\n" not in str(err.value)
-    assert load_checkpoint(tmp_path / "run" / "ckpt.pt")["step"] == 4      # the last good checkpoint survives
+    assert read_checkpoint(tmp_path / "run" / "ckpt.pt").step == 4       # the last good checkpoint survives
     assert not (tmp_path / "run" / "summary.json").exists()

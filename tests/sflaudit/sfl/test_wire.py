@@ -10,10 +10,20 @@ def test_link__counts_activation_bytes_by_kind_and_client() -> None:
     link.send_activation(torch.zeros(4, 8, 2, 2), direction="up", kind="query", client=1)
     link.send_activation(torch.zeros(4, 8, 2, 2), direction="down", kind="grad", client=1)
     link.end_step()
-    doc = link.to_json()
-    assert doc["by_kind"]["query"]["up"] == 4 * 8 * 2 * 2 * 4
-    assert doc["per_client"]["1"] == {"up": 512, "down": 512}
-    assert doc["per_step"] == {"up": 512, "down": 512}
+    traffic = link.traffic()
+    assert traffic.by_kind["query"]["up"] == 4 * 8 * 2 * 2 * 4
+    assert traffic.per_client["1"] == {"up": 512, "down": 512}
+    assert traffic.per_step == {"up": 512, "down": 512} and traffic.total == {"up": 512, "down": 512}
+
+
+def test_link__state_dict_round_trip_keeps_the_counters() -> None:
+    link = Link("float16")
+    link.send_weights([torch.zeros(3)], direction="up", kind="weights", client=2)
+    link.end_sync()
+    again = Link("float16")
+    again.load_state_dict(link.state_dict())
+    assert again.traffic() == link.traffic() and again.traffic().syncs == 1
+    assert again.traffic().per_sync == {"up": 12, "down": 0}
 
 
 def test_link__bfloat16_wire_halves_bytes_and_quantises() -> None:

@@ -1,0 +1,174 @@
+"""Methods as sync strategies (after Flower's ``Strategy``): what crosses the network at each sync, and how it merges.
+
+A sync (protocol §1.5) moves client *payloads* — ``online`` (the online model's full state_dict) and ``momentum``
+(the momentum model's) — up from every pool client, merges each payload over the pool, and sends merged payloads
+down to all N clients, which load them. A method is a :class:`SyncStrategy` that says, for sync number ``s``
+(1-based, counted over the whole run), which payloads go up and which merged payloads come down
+(:meth:`SyncStrategy.plan` → :class:`SyncPlan`), and how a payload is merged (:meth:`SyncStrategy.merge`, the
+FedAvg mean by default, honouring quirk Q2). The trainer executes the plan through the metered link and
+``profiles.traffic`` counts the same plan analytically, so a new method is one class plus one
+:func:`register_strategy` call (``sfl.method`` accepts every registered name).
+
+Built in:
+
+* ``mocosfl`` — online weights up and down at every sync; each client keeps its own momentum model (the trainer
+  still averages the momentum models locally to log the ml–mg divergence; no bytes).
+* ``monacosfl`` — also the momentum weights, up and down, at every k-th sync (``s % k == 0``,
+  k = ``sfl.momentum_sync_every``; k = 1, the paper's method, sends them at every sync).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from torch import Tensor
+
+from sflaudit.errors import SflauditError
+from sflaudit.sfl.sync import average_states
+
+PAYLOADS: tuple[str, ...] = ("online", "momentum")
+PAYLOAD_KINDS: dict[str, str] = {"online": "weights", "momentum": "momentum"}   # payload → traffic.json kind
+
+
+class SflSettings(Protocol):
+    """The ``sfl`` config section as the built-in strategies read it (``sflaudit.config.SflConfig``; this module does
+    not import the config, whose validation imports it). A strategy may read any other ``sfl`` field."""
+
+    @property
+    def momentum_sync_every(self) -> int: ...
+    @property
+    def seed_average_with_client0(self) -> bool: ...
+
+
+class WeightLink(Protocol):
+    """What a sync needs of the metered link (``sflaudit.sfl.wire.Link``)."""
+
+    def send_weights(self, tensors: Sequence[Tensor], *, direction: str, kind: str, client: int) -> list[Tensor]: ...
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """The payloads of one sync: ``up`` from every pool client, ``down`` (merged) to every one of the N clients."""
+
+    up: tuple[str, ...]
+    down: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in (*self.up, *self.down) if p not in PAYLOADS]
+        if unknown:
+            raise SflauditError(f"sync payload {unknown[0]!r} is not one of {', '.join(PAYLOADS)}")
+        missing = [p for p in self.down if p not in self.up]
+        if missing:
+            raise SflauditError(f"sync plan sends merged {missing[0]!r} down without uploading it first")
+
+
+class SyncStrategy:
+    """One method's synchronisation. Subclasses set :attr:`name` and implement :meth:`plan`."""
+
+    name: str = ""
+
+    def validate(self, cfg: Any) -> None:
+        """Raise :class:`SflauditError` for settings of the whole ``Config`` this method cannot train with (called
+        by ``sflaudit.config.validate``)."""
+
+    def plan(self, sync: int, sfl: SflSettings) -> SyncPlan:
+        """Payloads of sync number ``sync`` (1-based over the whole run) under the run's ``sfl`` settings."""
+        raise NotImplementedError
+
+    def merge(self, states: Sequence[Sequence[Tensor]], pool: Sequence[int], sfl: SflSettings) -> list[Tensor]:
+        """One payload merged over the pool: the FedAvg mean (quirk Q2 when ``sfl.seed_average_with_client0``).
+
+        Args:
+            states: per client (all N), the payload's state tensors in state_dict order.
+            pool: the clients of this epoch, in pool order (only they contribute).
+        Returns:
+            One merged tensor per state entry (same shapes as ``states[c]``).
+        """
+        return average_states(states, pool, seed_with_client0=sfl.seed_average_with_client0)
+
+
+_ONLINE = SyncPlan(up=("online",), down=("online",))
+_BOTH = SyncPlan(up=("online", "momentum"), down=("online", "momentum"))
+
+
+class MocoSFL(SyncStrategy):
+    """FedAvg of the online models only (MocoSFL)."""
+
+    name = "mocosfl"
+
+    def plan(self, sync: int, sfl: SflSettings) -> SyncPlan:
+        return _ONLINE
+
+
+class MonAcoSFL(SyncStrategy):
+    """FedAvg of the online models and, every ``sfl.momentum_sync_every``-th sync, of the momentum models."""
+
+    name = "monacosfl"
+
+    def validate(self, cfg: Any) -> None:
+        if cfg.ssl.moco_version != "V2":
+            raise SflauditError(f"ssl.moco_version = {cfg.ssl.moco_version!r}: monacosfl requires V2 (protocol §1.3)")
+
+    def plan(self, sync: int, sfl: SflSettings) -> SyncPlan:
+        return _BOTH if sync % sfl.momentum_sync_every == 0 else _ONLINE
+
+
+_REGISTRY: dict[str, SyncStrategy] = {}
+
+
+def register_strategy(strategy: SyncStrategy, *, replace: bool = False) -> SyncStrategy:
+    """Make ``strategy`` available as ``sfl.method = strategy.name``; returns it."""
+    if not strategy.name or not strategy.name.isidentifier():
+        raise SflauditError(f"strategy name {strategy.name!r} must be a non-empty identifier")
+    if strategy.name in _REGISTRY and not replace:
+        raise SflauditError(f"a sync strategy named {strategy.name!r} is already registered")
+    _REGISTRY[strategy.name] = strategy
+    return strategy
+
+
+def unregister_strategy(name: str) -> None:
+    """Remove a registered strategy (tests that register a temporary one)."""
+    _REGISTRY.pop(name, None)
+
+
+def get_strategy(name: str) -> SyncStrategy:
+    """The registered strategy called ``name``; SflauditError naming the valid ones otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SflauditError(f"method {name!r} is not one of {', '.join(strategy_names())}") from None
+
+
+def strategy_names() -> tuple[str, ...]:
+    """Registered method names, in registration order (the built-in ``mocosfl``, ``monacosfl`` first)."""
+    return tuple(_REGISTRY)
+
+
+
+def send_payloads(strategy: SyncStrategy, number: int, sfl: SflSettings,
+                  states: Mapping[str, Sequence[Sequence[Tensor]]], pool: Sequence[int],
+                  link: WeightLink) -> tuple[SyncPlan, dict[str, list[Tensor]]]:
+    """The network part of sync number ``number``: planned uploads, the merge, planned downloads, all metered.
+
+    Args:
+        states: payload name → per client (all N) its live state tensors.
+        pool: this epoch's clients (they upload); all ``len(states["online"])`` clients download.
+    Returns:
+        (the plan, every payload merged over the pool). Payloads the plan does not send are merged too, locally
+        (for the divergence log; no bytes). Loading ``plan.down`` into the clients is the caller's next step.
+    """
+    plan = strategy.plan(number, sfl)
+    for c in pool:
+        for p in plan.up:
+            link.send_weights(states[p][c], direction="up", kind=PAYLOAD_KINDS[p], client=c)
+    merged = {p: strategy.merge(states[p], pool, sfl) for p in PAYLOADS}
+    for c in range(len(states["online"])):
+        for p in plan.down:
+            link.send_weights(merged[p], direction="down", kind=PAYLOAD_KINDS[p], client=c)
+    return plan, merged
+
+
+register_strategy(MocoSFL())
+register_strategy(MonAcoSFL())
