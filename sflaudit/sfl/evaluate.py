@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sflaudit.data.augment import normalize
+
 
 @torch.no_grad()
 def extract_features(model: Callable[[Tensor], Tensor], images: Tensor, *, mean: Tensor, std: Tensor,
@@ -25,9 +27,8 @@ def extract_features(model: Callable[[Tensor], Tensor], images: Tensor, *, mean:
         N×D float32 features.
     """
     out = []
-    m, s = mean.view(1, 3, 1, 1), std.view(1, 3, 1, 1)
     for i in range(0, images.shape[0], batch):
-        x = ((images[i:i + batch].float() / 255.0 - m) / s).contiguous(memory_format=memory_format)
+        x = normalize(images[i:i + batch], mean, std).contiguous(memory_format=memory_format)
         f = model(x).float()
         out.append(F.normalize(f, dim=1) if normalize_out else f)
     return torch.cat(out) if out else torch.empty(0)
