@@ -26,8 +26,8 @@ from attacks.inversion import Q7_TARGET_STD, AttackResult, decoder_attack, prepa
 from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
 from attacks.whitebox import whitebox_invert
 from sflaudit.artifacts import AttackRecord, Checkpoint, RunDir
-from sflaudit.config import AttackConfig, Config, RunConfig, apply_dict, config_from_toml, validate
-from sflaudit.jobs import with_runtime
+from sflaudit.config import AttackConfig, Config, RunConfig, config_from_toml, validate
+from sflaudit.jobs import stage_settings, with_runtime
 from sflaudit.stages import attack_id, attack_settings
 from sflaudit.data import load_dataset
 from sflaudit.errors import SflauditError
@@ -40,14 +40,6 @@ AUX_SEED = 123      # the reference seeds its attacker with 123 (protocol §5.3)
 TARGET_SEED = 124   # fixed order of the test split from which the targets are taken
 GRID_MAX_IMAGES = 32    # targets shown in invert.png (two rows of 16 above their reconstructions)
 GRID_MIN_SIDE = 64      # small images are upscaled (nearest) to at least this many pixels
-
-
-def _attack_config(cfg: Config, overrides: dict[str, Any]) -> Config:
-    """The run's config with the given ``attack.*`` fields replaced (None = keep) and validated."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    out = apply_dict(cfg, {"attack": given}, source="invert options") if given else cfg
-    validate(out)
-    return out
 
 
 def attack_indices(n_train: int, n_test: int, aux_fraction: float, targets: int) -> tuple[Tensor, Tensor]:
@@ -124,9 +116,7 @@ def png_bytes(grid: Tensor) -> bytes:
 
 def invert_settings(checkpoint: Path, **overrides: Any) -> AttackConfig:
     """The attack settings of ``checkpoint``'s own config with the given ``attack.*`` fields replaced (None = keep)."""
-    state = read_checkpoint(Path(checkpoint))
-    cfg = config_from_toml(state.config, source=f"config of {checkpoint}")
-    return _attack_config(cfg, overrides).attack
+    return stage_settings(checkpoint, "attack", **overrides)
 
 
 def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtime: RunConfig | None = None,

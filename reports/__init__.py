@@ -10,9 +10,9 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
-    "Constraints": "reports.collect", "Recommendation": "reports.collect", "annotate": "reports.collect",
-    "collect_rows": "reports.collect", "pareto_cells": "reports.collect", "pareto_indices": "reports.collect",
-    "recommend": "reports.collect",
+    "Constraints": "reports.tradeoffs", "Recommendation": "reports.tradeoffs", "annotate": "reports.tradeoffs",
+    "collect_rows": "reports.collect", "pareto_cells": "reports.tradeoffs", "pareto_indices": "reports.tradeoffs",
+    "recommend": "reports.tradeoffs",
     "EXECUTORS": "reports.executors", "run_sweep": "reports.executors",
     "ReportFiles": "reports.html", "ReportInputs": "reports.html", "write_report": "reports.html",
     "METHODS": "reports.sweep", "Cell": "reports.sweep", "CellResult": "reports.sweep",

@@ -51,7 +51,8 @@ def report(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Sweep depths × methods (train → profile → invert per cell, skipping finished cells) and write the report."""
-    from reports.collect import Constraints, collect_rows
+    from reports.collect import collect_rows
+    from reports.tradeoffs import Constraints
     from reports.sweep import check_configs, plan_cells, write_manifest
 
     if executor not in ("local", "ray"):

@@ -19,7 +19,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from reports.collect import METHOD_LABELS, MIB, Constraints, annotate, complete_row
+from reports.collect import MIB, complete_row
+from reports.tradeoffs import METHOD_LABELS, Constraints, annotate
 from sflaudit.artifacts import RunDir
 from sflaudit.config import Config, config_to_toml
 from sflaudit.errors import SflauditError
@@ -155,6 +156,26 @@ def _threat_model(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
+def _membership(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The membership audit's threat model and settings in words, from the first cell that holds one."""
+    for row in rows:
+        if not row.get("membership_id") or row.get("mia_auc") is None:
+            continue
+        try:
+            record = RunDir(Path(row["run_dir"])).read_membership(row["membership_id"])
+        except SflauditError:
+            continue
+        if record is None:
+            continue
+        source = "test split" if record.nonmember_source == "test" else "training images no client received"
+        return {"id": record.membership_id, "attacker": record.threat_model.get("attacker"),
+                "holds": "; ".join(record.threat_model.get("holds", [])), "views": record.settings.get("views"),
+                "audit": f"{record.settings.get('images')} members drawn evenly from the clients' partitions vs as "
+                         f"many non-members from the {source}; seed {record.settings.get('seed')}; "
+                         f"{record.settings.get('interval')}"}
+    return None
+
+
 def _steps_per_epoch(rows: Sequence[dict[str, Any]]) -> int | None:
     for row in rows:
         if row.get("steps") and row.get("epochs"):
@@ -187,7 +208,8 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
         "plot_titles": {"tradeoff": "Privacy–accuracy–bandwidth trade-off",
                         **{k: title for k, (title, _) in PLOTS.items()}},
         "by_depth": _by_depth(rows, inputs.methods), "grids": _grids(rows, inputs.methods),
-        "threat": _threat_model(rows), "provenance": prov, "config_text": config_to_toml(cfg),
+        "threat": _threat_model(rows), "membership": _membership(rows), "provenance": prov,
+        "config_text": config_to_toml(cfg),
         "runs": str(inputs.runs), "executor": inputs.executor, "mib": MIB,
         "symmetric": cfg.ssl.symmetric, "wire_dtype": cfg.sfl.wire_dtype,
         "table_files": [out.with_suffix(".csv").name, out.with_suffix(".json").name],

@@ -20,7 +20,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from reports.collect import METHOD_LABELS, MIB  # noqa: E402
+from reports.collect import MIB  # noqa: E402
+from reports.tradeoffs import METHOD_LABELS  # noqa: E402
 
 Row = dict[str, Any]
 METHOD_COLORS: dict[str, str] = {"mocosfl": "#4C72B0", "monacosfl": "#DD8452"}
@@ -145,6 +146,27 @@ def attack_plot(rows: Sequence[Row]) -> bytes:
         return _png(fig)
 
 
+def membership_plot(rows: Sequence[Row]) -> bytes:
+    """Membership-inference ROC AUC against depth, both scores, with the bootstrap interval as a band; 0.5 = chance."""
+    with _style():
+        fig = Figure(figsize=(10.5, 3.9))
+        left, right = fig.subplots(1, 2)
+        for ax, prefix, title in ((left, "mia", "View-similarity score (EncoderMI)"),
+                                  (right, "mia_contrastive", "Contrastive-loss score")):
+            _lines(ax, rows, ((f"{prefix}_auc", "AUC", "-"),))
+            for m in _methods(rows):
+                xs, lo = _series(rows, m, f"{prefix}_auc_low")
+                xh, hi = _series(rows, m, f"{prefix}_auc_high")
+                if xs and xs == xh:
+                    ax.fill_between(xs, lo, hi, color=METHOD_COLORS.get(m), alpha=0.15, linewidth=0)
+            ax.axhline(0.5, color="#888888", linestyle=":", linewidth=1)
+            ax.set_ylabel("ROC AUC (0.5 = chance)")
+            ax.set_title(f"{title} — lower is more private")
+            _depth_axis(ax, rows)
+        fig.tight_layout()
+        return _png(fig)
+
+
 def bandwidth_plot(rows: Sequence[Row]) -> bytes:
     """Bytes by direction against depth: one participating client per step (left), one client per run (right)."""
     with _style():
@@ -224,11 +246,12 @@ PLOTS: dict[str, tuple[str, Callable[..., bytes]]] = {
     "accuracy": ("Accuracy vs depth", accuracy_plot),
     "attack": ("Attack quality vs depth", attack_plot),
     "bandwidth": ("Bandwidth vs depth", bandwidth_plot),
+    "membership": ("Membership inference vs depth", membership_plot),
 }
 
 
 def all_plots(rows: Sequence[Row], pareto: Sequence[str], recommended: str | None) -> dict[str, bytes]:
-    """Every figure of the report, keyed ``tradeoff``, ``accuracy``, ``attack``, ``bandwidth``."""
+    """Every figure of the report, keyed ``tradeoff``, ``accuracy``, ``attack``, ``bandwidth``, ``membership``."""
     out = {"tradeoff": tradeoff_plot(rows, pareto, recommended)}
     out.update({key: fn(rows) for key, (_, fn) in PLOTS.items()})
     return out

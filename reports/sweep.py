@@ -22,10 +22,10 @@ from sflaudit.artifacts import Artifact, ErrorRecord, RunDir, Summary, read_arti
 from sflaudit.config import Config, apply_dict, config_from_toml, config_to_toml, validate
 from sflaudit.errors import SflauditError, first_line
 from sflaudit.sfl.strategies import strategy_names
-from sflaudit.stages import attack_id, eval_id, identity_differences
+from sflaudit.stages import attack_id, eval_id, identity_differences, membership_id
 
 METHODS: tuple[str, ...] = ("mocosfl", "monacosfl")   # the default grid; --methods takes any registered strategy
-STAGES: tuple[str, ...] = ("train", "profile", "eval", "invert")
+STAGES: tuple[str, ...] = ("train", "profile", "eval", "invert", "membership")
 
 StageFn = Callable[[str], None]
 
@@ -55,6 +55,12 @@ class Cell:
     def attack_id(self) -> str:
         """Id of the attack result this cell's report row reads."""
         return attack_id(self.config().attack)
+
+    @property
+    def membership_id(self) -> str | None:
+        """Id of the membership audit this cell's row reads (None when ``membership.images`` is 0)."""
+        m = self.config().membership
+        return membership_id(m) if m.images > 0 else None
 
 
 @dataclass(frozen=True)
@@ -129,11 +135,12 @@ def missing_stages(cell: Cell) -> list[str]:
     """The stages of ``cell`` whose result for the cell's settings is not in its run directory, in run order."""
     run = RunDir(cell.run_dir)
     try:
-        eid, aid = cell.eval_id, cell.attack_id
+        eid, aid, mid = cell.eval_id, cell.attack_id, cell.membership_id
     except SflauditError:                       # an unreadable config: every stage is missing (and will fail)
         return list(STAGES)
     done = {"train": run.is_complete(), "profile": run.profile_path.is_file(),
-            "eval": run.eval_path(eid).is_file(), "invert": run.attack_json(aid).is_file()}
+            "eval": run.eval_path(eid).is_file(), "invert": run.attack_json(aid).is_file(),
+            "membership": mid is None or run.membership_path(mid).is_file()}
     return [s for s in STAGES if not done[s]]
 
 
@@ -206,6 +213,13 @@ def invert_stage(cfg: Config, run_dir: Path, *, lpips_weights: str | None = None
     run_invert(RunDir(run_dir).best, cfg.attack, runtime=cfg.run, lpips_weights=lpips_weights)
 
 
+def membership_stage(cfg: Config, run_dir: Path) -> None:
+    """Membership-inference audit of ``best.pt`` with the cell's settings (membership/<id>.json)."""
+    from attacks.membership import run_membership
+
+    run_membership(RunDir(run_dir).best, cfg.membership, runtime=cfg.run)
+
+
 def record_failure(cell: Cell, exc: BaseException, stage: str) -> CellResult:
     """Write the cell's error.json and return its failed result."""
     message = first_line(exc, with_type=True)
@@ -270,8 +284,10 @@ def _run_stages(cell: Cell, run: RunDir, start: float, *, quiet: bool, on_stage:
                 profile_stage(cfg, cell.run_dir)
             elif stage == "eval":
                 eval_stage(cfg, cell.run_dir)
-            else:
+            elif stage == "invert":
                 invert_stage(cfg, cell.run_dir, lpips_weights=lpips_weights)
+            else:
+                membership_stage(cfg, cell.run_dir)
             done.append(stage)
     except Exception as exc:  # noqa: BLE001 - one failed cell must not stop the others
         failed = record_failure(cell, exc, stage)

@@ -1,23 +1,7 @@
-"""Typed run artifacts: every file of a run directory (and of a sweep folder) as a frozen dataclass, and
-:class:`RunDir`, the only place that spells their file names and JSON keys.
-
-Layout of one run directory (docs/architecture.md has the schema)::
-
-    config.toml                          resolved config, written first (training identity = sflaudit.stages)
-    metrics.jsonl                        train / sync / eval rows, append-only
-    traffic.json   Traffic               measured bytes (written by the metered link)
-    ckpt.pt, best.pt  Checkpoint         resume state / weights at the best kNN evaluation
-    summary.json   Summary               written last by training: its presence means training is complete
-    profile.json   RunProfile            analytic bytes, FLOPs, parameters of the run's own method
-    evals/<eval id>.json  Evaluation     linear probe of best.pt, one file per evaluation setting
-    attacks/<attack id>/invert.json  AttackRecord  (+ invert.png) one folder per attack setting
-    error.json     ErrorRecord           the last failed stage (a sweep cell), removed when it is retried
-    .lock                                held by the one process writing into the directory
-
-The sweep folder's own ``sweep.json`` (reports.sweep.SweepManifest) uses the same :class:`Artifact` base.
-
-Each JSON document carries ``"format": "sflaudit-<kind>/<version>"``; a document of another version is refused
-with one line that says what to do.
+"""Typed run artifacts: every file of a run directory as a frozen dataclass, and :class:`RunDir`, the only place
+that spells their file names and JSON keys (the schema is in docs/architecture.md). Each JSON document carries
+``"format": "sflaudit-<kind>/<version>"``; a document of another version is refused with one line that says what
+to do. The sweep folder's ``sweep.json`` (reports.sweep.SweepManifest) uses the same :class:`Artifact` base.
 """
 
 from __future__ import annotations
@@ -119,6 +103,23 @@ class AttackRecord(Artifact):
     lpips: dict[str, Any]               # status, reason, weights
     training: dict[str, Any]            # the attack's own training curve (decoder), best epoch
     attack_wall_s: float
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class MembershipRecord(Artifact):
+    """``membership/<id>.json``: a label-free membership-inference audit of one checkpoint."""
+
+    FORMAT: ClassVar[str] = "sflaudit-membership/1"
+    membership_id: str
+    settings: dict[str, Any]
+    threat_model: dict[str, Any]
+    scores: dict[str, dict[str, float | None]]   # per score: auc, auc_low, auc_high, tpr_at_1fpr, tpr_at_10fpr
+    per_client_auc: dict[str, list[float | None]]  # per score: AUC of each client's members vs the non-members
+    members: list[int]                             # training-split indices (the clients' partitions)
+    member_clients: list[int]
+    nonmembers: list[int]                          # indices into nonmember_source
+    nonmember_source: str                          # "test" | "train-unused"
     wall_s: float
 
 
@@ -314,6 +315,16 @@ class RunDir:
     def attack_ids(self) -> list[str]:
         """Ids of the complete attack results held, sorted."""
         return sorted(p.parent.name for p in (self.path / "attacks").glob("*/invert.json"))
+
+    def membership_path(self, membership_id: str) -> Path:
+        return self.path / "membership" / f"{membership_id}.json"
+
+    def read_membership(self, membership_id: str) -> MembershipRecord | None:
+        return read_artifact(MembershipRecord, self.membership_path(membership_id))
+
+    def write_membership(self, record: MembershipRecord) -> Path:
+        write_artifact(path := self.membership_path(record.membership_id), record)
+        return path
 
     def read_error(self) -> ErrorRecord | None:
         try:

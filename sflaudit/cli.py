@@ -121,7 +121,7 @@ def eval_(
 @app.command()
 def invert(
     checkpoint: Annotated[Path, typer.Option(help="ckpt.pt or best.pt of a run (its config says arch, depth, data).")],
-    attack: Annotated[Optional[str], typer.Option(help="decoder | whitebox")] = None,
+    attack: Annotated[Optional[str], typer.Option(help="decoder | whitebox | membership")] = None,
     aux_fraction: Annotated[Optional[float], typer.Option(help="Attacker's share of the training split.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Decoder training epochs.")] = None,
     targets: Annotated[Optional[int], typer.Option(help="Fixed test images to reconstruct.")] = None,
@@ -130,11 +130,18 @@ def invert(
                                                           help="LPIPS AlexNet weights (sflaudit lpips-weights).")] = None,
     faithful: Annotated[Optional[bool], typer.Option("--faithful/--clean", help="Reproduce the reference's "
                                                      "measurement quirks (JPEG ground truth, Q7).")] = None,
+    images: Annotated[Optional[int], typer.Option(help="membership: members (and as many non-members) audited.")]
+    = None,
+    views: Annotated[Optional[int], typer.Option(help="membership: augmented views per image.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write attacks/<attack id>/ into (default: "
                                                      "the checkpoint's).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Model-inversion attack on a checkpoint's client: writes attacks/<attack id>/invert.json and invert.png."""
+    """Attack a checkpoint: model inversion of its client (attacks/<attack id>/invert.json and invert.png) or, with
+    --attack membership, a label-free membership-inference audit (membership/<id>.json)."""
+    if attack == "membership":
+        _membership(checkpoint, images=images, views=views, out=out)
+        return
     from attacks.job import invert_settings, run_invert
 
     settings = invert_settings(checkpoint, kind=attack, aux_fraction=aux_fraction, epochs=epochs, targets=targets,
@@ -163,6 +170,18 @@ def invert(
     where = RunDir(Path(out) if out is not None else Path(checkpoint).parent).attack_json(doc.attack_id)
     typer.echo(f"{doc.settings['kind']} attack at depth {doc.run['depth']}: MSE {m['mse']:.4f} | "
                f"PSNR {m['psnr']:.2f} dB | SSIM {m['ssim']:.3f} | LPIPS {lp} → {where}")
+
+
+def _membership(checkpoint: Path, *, images: int | None, views: int | None, out: Path | None) -> None:
+    from attacks.membership import run_membership
+    from sflaudit.jobs import stage_settings
+
+    settings = stage_settings(checkpoint, "membership", images=images, views=views)
+    rec = run_membership(checkpoint, settings, out=out)
+    parts = [f"{name} AUC {s['auc']:.3f} [{s['auc_low']:.3f}, {s['auc_high']:.3f}], TPR@1%FPR {s['tpr_at_1fpr']:.3f}"
+             for name, s in rec.scores.items()]
+    typer.echo(f"membership audit of {len(rec.members)} members vs {len(rec.nonmembers)} non-members "
+               f"({rec.nonmember_source}): " + " | ".join(parts) + f" ({rec.wall_s:.1f} s)")
 
 
 @app.command()

@@ -98,6 +98,13 @@ class AttackConfig:
 
 
 @dataclass
+class MembershipConfig:
+    images: int = 250                # members and as many non-members audited (0 = no membership stage)
+    views: int = 8                   # augmented views per image for the view-similarity score (EncoderMI)
+    resamples: int = 1000            # bootstrap resamples for the AUC interval
+
+
+@dataclass
 class RunConfig:
     seed: int = 1138
     ckpt_every: int = 200            # steps between ckpt.pt writes (also written at every epoch end)
@@ -114,6 +121,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    membership: MembershipConfig = field(default_factory=MembershipConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 

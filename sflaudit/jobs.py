@@ -129,17 +129,22 @@ def with_runtime(cfg: Config, runtime: RunConfig | None) -> Config:
     return replace(cfg, run=replace(cfg.run, device=runtime.device, threads=runtime.threads))
 
 
-def eval_settings_for(checkpoint: Path, **overrides: Any) -> EvalConfig:
-    """The evaluation settings of ``checkpoint``'s own config with the given ``eval.*`` fields replaced (None =
-    keep), validated."""
+def stage_settings(checkpoint: Path, section: str, **overrides: Any) -> Any:
+    """Config section ``section`` of ``checkpoint``'s own config with the given fields replaced (None = keep),
+    validated — the settings of a stage run on a finished checkpoint."""
     from sflaudit.config import apply_dict, validate
     from sflaudit.sfl.checkpoint import read_checkpoint
 
     cfg = config_from_toml(read_checkpoint(Path(checkpoint)).config, source=f"config of {checkpoint}")
     given = {k: v for k, v in overrides.items() if v is not None}
-    cfg = apply_dict(cfg, {"eval": given}, source="eval options") if given else cfg
+    cfg = apply_dict(cfg, {section: given}, source=f"{section} options") if given else cfg
     validate(cfg)
-    return cfg.eval
+    return getattr(cfg, section)
+
+
+def eval_settings_for(checkpoint: Path, **overrides: Any) -> EvalConfig:
+    """The evaluation settings of ``checkpoint``'s own config with ``eval.*`` fields replaced (None = keep)."""
+    return stage_settings(checkpoint, "eval", **overrides)
 
 
 def run_evaluation(checkpoint: Path, settings: EvalConfig | None = None, *, runtime: RunConfig | None = None,

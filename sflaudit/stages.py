@@ -10,6 +10,7 @@ re-attacks a finished run without retraining, and runtime fields never block any
   part of what training produces); minus the runtime fields.
 * **evaluation identity** — ``eval.linear_epochs``, ``eval.linear_batch`` (the probe runs on best.pt).
 * **attack identity** — ``attack.kind`` and the fields that attack reads (:data:`ATTACK_FIELDS`).
+* **membership identity** — ``membership.*`` (its own stage: membership/<id>.json).
 * **runtime** — :data:`RUNTIME_FIELDS`: device, threads, checkpoint interval, data paths. Never compared.
 """
 
@@ -20,7 +21,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from sflaudit.config import AttackConfig, Config, EvalConfig
+from sflaudit.config import AttackConfig, Config, EvalConfig, MembershipConfig
 
 TRAIN_SECTIONS: tuple[str, ...] = ("data", "model", "sfl", "ssl", "optim")
 MONITOR_FIELDS: tuple[str, ...] = ("every", "knn_k", "knn_t", "bank_size")
@@ -95,3 +96,8 @@ def attack_id(cfg: AttackConfig) -> str:
     parts = [cfg.kind, *(f"{label}{_fmt(getattr(cfg, name))}" for name, label in ATTACK_FIELDS[cfg.kind])]
     parts.append("faithful" if cfg.faithful else "clean")
     return "-".join(parts)
+
+
+def membership_id(cfg: MembershipConfig) -> str:
+    """Readable id of a membership-audit setting, e.g. ``membership-n250-v8-r1000``."""
+    return f"membership-n{cfg.images}-v{cfg.views}-r{cfg.resamples}"

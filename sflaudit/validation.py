@@ -56,6 +56,9 @@ _RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("attack.whitebox_steps", 1, None, True, True),
     ("attack.whitebox_lr", 0.0, None, False, True),
     ("attack.tv_weight", 0.0, None, True, True),
+    ("membership.images", 0, None, True, True),
+    ("membership.views", 2, None, True, True),
+    ("membership.resamples", 100, None, True, True),
     ("run.ckpt_every", 1, None, True, True),
     ("run.threads", 0, None, True, True),
 )

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import reports.sweep as sweep
-from reports.collect import Constraints
+from reports.tradeoffs import Constraints
 from reports.html import ReportInputs, fmt_bytes, write_report
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
@@ -67,7 +67,7 @@ def test_report__answer_first_then_every_section(smoke_sweep) -> None:
     ids = [a["id"] for t, a in page.tags if t == "section"]
     assert ids == ["answer", "tradeoff", "plots", "table", "grids", "traffic", "read", "threat", "provenance"]
     plots = sorted(a["data-plot"] for t, a in page.tags if t == "img" and "data-plot" in a)
-    assert plots == ["accuracy", "attack", "bandwidth", "tradeoff"]
+    assert plots == ["accuracy", "attack", "bandwidth", "membership", "tradeoff"]
     grids = sorted(a["data-grid"] for t, a in page.tags if t == "img" and "data-grid" in a)
     assert grids == ["mocosfl-d1", "mocosfl-d2", "monacosfl-d1", "monacosfl-d2"]
     text = smoke_sweep.html.read_text()
@@ -105,7 +105,7 @@ def test_only_render__makes_the_page_from_existing_runs_without_training(monkeyp
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("--only-render must not run any stage")
 
-    for stage in ("train_stage", "profile_stage", "eval_stage", "invert_stage"):
+    for stage in ("train_stage", "profile_stage", "eval_stage", "invert_stage", "membership_stage"):
         monkeypatch.setattr(sweep, stage, refuse)
     out = tmp_path / "again.html"
     # no --preset/--depths: the sweep's own config and grid come from runs/sweep.json

@@ -14,7 +14,7 @@ from sflaudit.artifacts import RunDir
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sflaudit[ray]')")
 
 # Columns that legitimately differ between two runs of the same cell: where it ran and how long it took.
-VOLATILE = ("run_dir", "grid", "train_wall_s", "invert_wall_s")
+VOLATILE = ("run_dir", "grid", "train_wall_s", "invert_wall_s", "mia_wall_s")
 
 
 def stable(rows: list[dict]) -> list[dict]:
@@ -32,7 +32,7 @@ def test_ray_executor__same_table_as_the_local_executor(local_ray, smoke_sweep, 
     cells = plan_cells(smoke_sweep.config, [1], smoke_sweep.methods, tmp_path / "runs")
     results = run_sweep(cells, executor="ray", cpus_per_cell=1, gpus_per_cell=0, progress=False)
     assert [(r.name, r.status) for r in results] == [("mocosfl-d1", "ok"), ("monacosfl-d1", "ok")]
-    assert all(r.stages_run == ("train", "profile", "eval", "invert") for r in results)
+    assert all(r.stages_run == ("train", "profile", "eval", "invert", "membership") for r in results)
     local = plan_cells(smoke_sweep.config, [1], smoke_sweep.methods, smoke_sweep.runs)
     assert stable(collect_rows(cells)) == stable(collect_rows(local))
     for mine, theirs in zip(cells, local):          # the very same numbers, not just the same summary

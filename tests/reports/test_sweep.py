@@ -14,7 +14,7 @@ from sflaudit.config import apply_dict
 from sflaudit.artifacts import RunDir
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
-from sflaudit.stages import attack_id, eval_id
+from sflaudit.stages import attack_id, eval_id, membership_id
 
 
 class FakeStages:
@@ -27,6 +27,7 @@ class FakeStages:
         monkeypatch.setattr(sweep, "profile_stage", self.profile)
         monkeypatch.setattr(sweep, "eval_stage", self.eval)
         monkeypatch.setattr(sweep, "invert_stage", self.invert)
+        monkeypatch.setattr(sweep, "membership_stage", self.membership)
 
     def _do(self, stage: str, path: Path) -> None:
         cell = path.relative_to(self.root(path)).parts[0]
@@ -51,6 +52,9 @@ class FakeStages:
 
     def invert(self, cfg: Config, run_dir: Path, *, lpips_weights: str | None = None) -> None:
         self._do("invert", RunDir(run_dir).attack_json(attack_id(cfg.attack)))
+
+    def membership(self, cfg: Config, run_dir: Path) -> None:
+        self._do("membership", RunDir(run_dir).membership_path(membership_id(cfg.membership)))
 
 
 def test_parse_methods__keeps_order_and_drops_repeats() -> None:
@@ -81,9 +85,9 @@ def test_run_cell__runs_train_profile_invert_in_order(monkeypatch, tiny_config: 
     cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
     seen: list[str] = []
     result = run_cell(cell, on_stage=seen.append)
-    assert (result.status, result.stages_run) == ("ok", ("train", "profile", "eval", "invert"))
-    assert seen == ["train", "profile", "eval", "invert"] and cell_complete(cell)
-    assert run_cell(cell).status == "skipped" and len(fake.calls) == 4
+    assert (result.status, result.stages_run) == ("ok", ("train", "profile", "eval", "invert", "membership"))
+    assert seen == ["train", "profile", "eval", "invert", "membership"] and cell_complete(cell)
+    assert run_cell(cell).status == "skipped" and len(fake.calls) == 5
 
 
 def test_run_cell__only_missing_stages_run(monkeypatch, tiny_config: Config, tmp_path: Path) -> None:
@@ -91,8 +95,8 @@ def test_run_cell__only_missing_stages_run(monkeypatch, tiny_config: Config, tmp
     cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path)[0]
     cell.run_dir.mkdir(parents=True)
     (cell.run_dir / "summary.json").write_text("{}")   # training had finished
-    assert run_cell(cell).stages_run == ("profile", "eval", "invert")
-    assert fake.calls == [("mocosfl-d1", "profile"), ("mocosfl-d1", "eval"), ("mocosfl-d1", "invert")]
+    assert run_cell(cell).stages_run == ("profile", "eval", "invert", "membership")
+    assert [s for _, s in fake.calls] == ["profile", "eval", "invert", "membership"]
 
 
 def test_run_cell__new_attack_settings_add_a_result_and_train_nothing(monkeypatch, tiny_config: Config,
@@ -105,7 +109,7 @@ def test_run_cell__new_attack_settings_add_a_result_and_train_nothing(monkeypatc
     assert again.attack_id != cell.attack_id and not cell_complete(again)
     assert run_cell(again).stages_run == ("invert",)
     assert RunDir(cell.run_dir).attack_ids() == sorted([cell.attack_id, again.attack_id])
-    assert [s for _, s in fake.calls] == ["train", "profile", "eval", "invert", "invert"]
+    assert [s for _, s in fake.calls] == ["train", "profile", "eval", "invert", "membership", "invert"]
 
 
 def test_run_sweep__failed_cell_is_recorded_and_the_others_continue(monkeypatch, tiny_config: Config,
@@ -126,9 +130,9 @@ def test_run_sweep__retries_a_failed_cell_and_clears_its_error(monkeypatch, tiny
     assert run_sweep(cells, progress=False)[0].status == "failed"
     fake = FakeStages(monkeypatch)
     result = run_sweep(cells, progress=False)[0]
-    assert result.status == "ok" and result.stages_run == ("profile", "eval", "invert")   # training was kept
-    assert not (cells[0].run_dir / "error.json").exists()
-    assert fake.calls == [("mocosfl-d1", "profile"), ("mocosfl-d1", "eval"), ("mocosfl-d1", "invert")]
+    assert result.status == "ok" and result.stages_run == ("profile", "eval", "invert", "membership")
+    assert not (cells[0].run_dir / "error.json").exists()                    # training was kept
+    assert [s for _, s in fake.calls] == ["profile", "eval", "invert", "membership"]
 
 
 def test_check_configs__refuses_a_run_made_with_another_config(tiny_config: Config, tmp_path: Path) -> None:

@@ -1,0 +1,81 @@
+"""Label-free membership inference: ROC maths on hand-made scores, the audit sample, and the audit on real runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from attacks.membership import audit_sample, roc_auc, run_membership, score_summary, tpr_at_fpr, view_similarity
+from sflaudit.artifacts import RunDir
+from sflaudit.config import load_config
+from sflaudit.data import AugmentSpec
+from sflaudit.sfl.checkpoint import write_checkpoint
+
+
+def test_roc_auc__pairs_counted_by_hand() -> None:
+    # members 3 and 4 against non-members 1, 2, 3.5: 3 beats two, 4 beats three → 5 of 6 pairs
+    assert roc_auc(np.array([3.0, 4.0]), np.array([1.0, 2.0, 3.5])) == pytest.approx(5 / 6)
+
+
+def test_tpr_at_fpr__read_off_the_roc_exactly() -> None:
+    nonmember = np.arange(100) / 100.0                       # 0.00 … 0.99
+    member = np.array([0.995, 0.985, 0.5])
+    # threshold 0.995: no false positive, 1 of 3 members; 0.985: one false positive (0.99) = 1 % FPR, 2 of 3;
+    # the third member (0.5) is reached only when the 50 non-members ≥ 0.5 are flagged too (50 % FPR)
+    assert tpr_at_fpr(member, nonmember, 0.0) == pytest.approx(1 / 3)
+    assert tpr_at_fpr(member, nonmember, 0.01) == pytest.approx(2 / 3)
+    assert tpr_at_fpr(member, nonmember, 0.10) == pytest.approx(2 / 3)
+    assert tpr_at_fpr(member, nonmember, 0.49) == pytest.approx(2 / 3)
+    assert tpr_at_fpr(member, nonmember, 0.50) == pytest.approx(1.0)
+
+
+def test_score_summary__identical_distributions_cover_chance() -> None:
+    rng = np.random.default_rng(0)
+    s = score_summary(rng.normal(size=300), rng.normal(size=300), resamples=500, seed=1)
+    assert s["auc_low"] < 0.5 < s["auc_high"] and s["auc_high"] - s["auc_low"] < 0.15
+
+
+def test_audit_sample__members_from_every_client_never_overlap_nonmembers() -> None:
+    parts = [np.arange(0, 40), np.arange(40, 100)]
+    pool = np.arange(100, 160)                                # e.g. training images no client received
+    members, clients, nonmembers = audit_sample(parts, pool, 20, seed=3)
+    assert len(members) == len(nonmembers) == 20 and len(set(members.tolist())) == 20
+    assert not set(members.tolist()) & set(nonmembers.tolist())
+    assert set(nonmembers.tolist()) <= set(pool.tolist())
+    assert np.bincount(clients).tolist() == [10, 10]          # balanced across clients
+    for c, p in enumerate(parts):
+        assert set(members[clients == c].tolist()) <= set(p.tolist())
+    again = audit_sample(parts, pool, 20, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (members, clients, nonmembers)))   # seeded
+
+
+def test_view_similarity__an_encoder_that_ignores_augmentation_scores_one() -> None:
+    images = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)
+    spec = AugmentSpec(kind="mocov2", size=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    constant = lambda x: torch.ones(x.shape[0], 4)  # noqa: E731
+    s = view_similarity(constant, images, spec, 4, torch.Generator().manual_seed(0))
+    assert torch.allclose(s, torch.ones(5))
+
+
+def _checkpoint(tmp_path: Path, overrides: list[str], steps: int | None) -> Path:
+    from sflaudit.sfl.trainer import Trainer
+
+    cfg = load_config(preset="smoke", overrides=overrides)
+    trainer = Trainer(cfg, tmp_path / "run")
+    if steps:
+        trainer.fit()
+        return tmp_path / "run" / "best.pt"
+    write_checkpoint(trainer.weights(), tmp_path / "run" / "best.pt")
+    return tmp_path / "run" / "best.pt"
+
+
+def test_membership__untrained_model_is_at_chance_within_its_interval(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path, ["membership.images=150", "membership.resamples=500"], steps=None)
+    rec = run_membership(ckpt)
+    assert rec.nonmember_source == "train-unused" and not set(rec.members) & set(rec.nonmembers)
+    for name, s in rec.scores.items():
+        assert s["auc_low"] <= 0.5 <= s["auc_high"], (name, s)
+    assert RunDir(ckpt.parent).read_membership(rec.membership_id) == rec
