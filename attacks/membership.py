@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from sflaudit.artifacts import MembershipRecord, RunDir
 from sflaudit.config import MembershipConfig, RunConfig, config_from_toml, validate
 from sflaudit.data import AugmentSpec, augment
-from sflaudit.errors import SflauditError
+from sflaudit.errors import SflauditError, first_line
 from sflaudit.jobs import with_runtime
 from sflaudit.sfl.checkpoint import read_checkpoint
 from sflaudit.sfl.setup import augment_spec, build_split, load_client0, load_run_data, pick_device
@@ -142,7 +142,7 @@ def _server_model(ckpt, cfg, input_size: int, device: torch.device) -> nn.Module
         server.load_state_dict(ckpt.server_online)
     except (KeyError, TypeError, RuntimeError) as exc:
         raise SflauditError(f"incompatible checkpoint: the server's weights do not fit {cfg.model.arch} depth "
-                            f"{cfg.model.depth} ({str(exc).splitlines()[0]})") from None
+                            f"{cfg.model.depth} ({first_line(exc)})") from None
     return server.to(device).eval().requires_grad_(False)
 
 

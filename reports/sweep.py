@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -44,6 +45,11 @@ class Cell:
         return f"{self.method}-d{self.depth}"
 
     def config(self) -> Config:
+        """The cell's config, parsed once (the stage ids below and every stage read it)."""
+        return self._parsed
+
+    @cached_property
+    def _parsed(self) -> Config:
         return config_from_toml(self.config_text, source=f"config of {self.name}")
 
     @property
