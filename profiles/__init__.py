@@ -1,10 +1,25 @@
 """Analytic and measured costs of a cut: bytes on the wire, FLOPs, parameters, client memory (DESIGN §5)."""
 
 from profiles.depths import parse_depths, range_text
+from profiles.devices import DEVICES, Device, calibrate, parse_flops, resolve_device
 from profiles.flops import FlopCount, SplitFlops, count_flops, cut_flops, moco_projector, split_flops
+from profiles.links import LINKS, Link, parse_link, resolve_link
 from profiles.memory import MemoryProfile, client_step_memory
 from profiles.reference import ReferenceOverhead, reference_overhead
 from profiles.table import SYMMETRIC_MODES, profile_row, profile_rows
+from profiles.timemodel import (
+    Node,
+    RunTime,
+    StepWork,
+    TimeSplit,
+    row_run_time,
+    run_hours,
+    run_time,
+    step_time,
+    step_work,
+    sync_time,
+    time_columns,
+)
 from profiles.traffic import (
     KINDS,
     METHODS,
@@ -23,33 +38,53 @@ from profiles.traffic import (
 )
 
 __all__ = [
+    "DEVICES",
     "KINDS",
+    "LINKS",
     "METHODS",
+    "Device",
     "FlopCount",
+    "Link",
     "MemoryProfile",
+    "Node",
     "ReferenceOverhead",
+    "RunTime",
     "RunTraffic",
     "SYMMETRIC_MODES",
     "ScheduleLike",
     "SplitFlops",
     "StepTraffic",
+    "StepWork",
     "SyncTraffic",
+    "TimeSplit",
     "activation_traffic",
+    "calibrate",
     "client_step_memory",
     "count_flops",
     "cut_flops",
     "moco_projector",
     "parse_depths",
+    "parse_flops",
+    "parse_link",
     "profile_row",
     "profile_rows",
     "range_text",
     "reference_overhead",
+    "resolve_device",
+    "resolve_link",
+    "row_run_time",
     "rows_per_client",
+    "run_hours",
+    "run_time",
     "run_traffic",
     "run_traffic_for_schedule",
     "split_flops",
     "state_dict_bytes",
+    "step_time",
     "step_traffic",
+    "step_work",
+    "sync_time",
     "sync_traffic",
+    "time_columns",
     "wire_dtype_bytes",
 ]

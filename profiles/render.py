@@ -87,6 +87,39 @@ def emit_profile(rows: list[dict], cfg: Any, schedule: dict, fmt: str, out: Path
         write_rows(rows, fmt, out)
 
 
+def emit_time_profile(rows: list[dict], cfg: Any, schedule: dict, setting: str, fmt: str, out: Path | None) -> None:
+    """``sflaudit profile --link``: hours per run per depth and method, with the step's compute/transfer/latency
+    split (rows carry :func:`profiles.timemodel.time_columns`); ``setting`` names the link and devices."""
+    if fmt != "table":
+        write_rows(rows, fmt, out)
+        return
+    from rich.table import Table
+
+    from sflaudit.sfl.strategies import strategy_names
+
+    mb = 1024 ** 2
+    methods = strategy_names()
+    table = Table(title=f"{cfg.model.arch} (width {cfg.model.width:g}, {cfg.sfl.clients} clients, B {cfg.sfl.batch}, "
+                        f"{schedule['epochs']} epochs × {schedule['steps_per_epoch']} steps, "
+                        f"{len(schedule['sync_batches'])} syncs/epoch) on {setting}",
+                  caption="s/step = one step along the critical path (slowest client); compute = client forward + "
+                          "backward + server; transfer = bytes ÷ link rate; latency = RTT per round trip; "
+                          "bound = the largest part of the whole run")
+    titles = ["depth", "sent C×H×W", "step up MB", "step down MB", "compute s/step", "transfer s/step",
+              "latency s/step", "step s", *(f"sync s {m}" for m in methods), *(f"hours {m}" for m in methods),
+              *(f"bound {m}" for m in methods)]
+    for title in titles:
+        table.add_column(title, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r["depth"]), " + ".join("×".join(map(str, s)) for s in r["sent"]),
+            f"{r[f'step_up_{cfg.ssl.symmetric}'] / mb:.2f}", f"{r[f'step_down_{cfg.ssl.symmetric}'] / mb:.2f}",
+            f"{r['time_step_compute_s']:.3f}", f"{r['time_step_transfer_s']:.3f}", f"{r['time_step_latency_s']:.3f}",
+            f"{r['time_step_s']:.3f}", *(f"{r[f'time_sync_s_{m}']:.2f}" for m in methods),
+            *(f"{r[f'time_run_h_{m}']:.1f}" for m in methods), *(str(r[f"time_bottleneck_{m}"]) for m in methods))
+    write_table(table, out)
+
+
 def write_table(table: Any, out: Path | None) -> None:
     from rich.console import Console
 

@@ -30,7 +30,7 @@ def config_rows(cfg: Config, depths: Iterable[int], schedule: Schedule, *, memor
         cfg.model.arch, list(depths), width=cfg.model.width, batch=cfg.sfl.batch, symmetric=cfg.ssl.symmetric,
         wire_dtype=cfg.sfl.wire_dtype, steps_per_epoch=schedule.steps_per_epoch, epochs=schedule.epochs,
         pool_size=schedule.pool_size, clients=schedule.clients, syncs_per_epoch=schedule.syncs_per_epoch,
-        moco_version=cfg.ssl.moco_version, sfl=cfg.sfl, memory=memory,
+        moco_version=cfg.ssl.moco_version, sfl=cfg.sfl, memory=memory, defence=cfg.defence,
     )
 
 
@@ -39,7 +39,7 @@ def run_profile(cfg: Config, schedule: Schedule) -> RunProfile:
     row = config_rows(cfg, [cfg.model.depth], schedule)[0]
     analytic = run_traffic_for_schedule(row["sent_elements"], row["weight_bytes"], method=cfg.sfl.method,
                                         schedule=schedule, dtype_bytes=wire_dtype_bytes(cfg.sfl.wire_dtype),
-                                        sfl=cfg.sfl)
+                                        sfl=cfg.sfl, defence=cfg.defence)
     return RunProfile(
         arch=cfg.model.arch, depth=cfg.model.depth, method=cfg.sfl.method, schedule=schedule, sent=row["sent"],
         client_params=row["client_params"], client_flops=row["client_flops"], server_flops=row["server_flops"],

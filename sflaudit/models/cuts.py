@@ -17,6 +17,7 @@ checkpointed client state dicts load into ``split_model(arch, depth, width=…).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -177,12 +178,60 @@ def _sent_shape(client: Chain, input_size: int) -> tuple[int, int]:
     return channels, side
 
 
-def _describe(
-    arch: str, depth: int, width: float, input_size: int, client: Chain, names: tuple[str, ...]
-) -> CutInfo:
-    """CutInfo of a client module (real or on the meta device)."""
-    c, side = _sent_shape(client, input_size)
+def parse_bottleneck(spec: str) -> tuple[int, int] | None:
+    """``defence.bottleneck``: ``"none"`` → None; ``"C8S1"`` → (8, 1): C ≥ 1 channels, stride S = 1, 2, 4, …"""
+    if spec == "none":
+        return None
+    match = re.fullmatch(r"C([1-9][0-9]*)S([1-9][0-9]*)", spec)
+    if match is None or int(match[2]) & (int(match[2]) - 1):
+        raise SflauditError(f"defence.bottleneck = {spec!r} is not 'none' or CxSy (x channels ≥ 1, stride y a "
+                            "power of two, e.g. C8S1, C4S2)")
+    return int(match[1]), int(match[2])
+
+
+def bottleneck_layers(in_channels: int, channels: int, stride: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """(client compression, server expansion) of a CxSy bottleneck (protocol §1.10): stride 1 → one 3×3 conv
+    in→C (and C→in back); stride S ≥ 2 → log2 S stride-2 3×3 convs (ConvTranspose2d back, each doubling the side);
+    ReLU after every layer, as the reference. B×in×h×w → B×C×(h/S)×(w/S) → B×in×h×w."""
+    steps = max(1, stride.bit_length() - 1)
+    down: list[nn.Module] = []
+    up: list[nn.Module] = []
+    for i in range(steps):
+        src, dst = (in_channels if i == 0 else channels), channels
+        if stride == 1:
+            down += [nn.Conv2d(src, dst, 3, 1, 1), nn.ReLU()]
+        else:
+            down += [nn.Conv2d(src, dst, 3, 2, 1), nn.ReLU()]
+        out = in_channels if i == steps - 1 else channels
+        up += ([nn.Conv2d(channels, out, 3, 1, 1)] if stride == 1
+               else [nn.ConvTranspose2d(channels, out, 3, 2, 1, output_padding=1)]) + [nn.ReLU()]
+    return nn.Sequential(*down), nn.Sequential(*up)
+
+
+def _with_bottleneck(arch: str, depth: int, input_size: int, client: list[tuple[str, nn.Module]],
+                     server: list[tuple[str, nn.Module]], spec: str
+                     ) -> tuple[list[tuple[str, nn.Module]], list[tuple[str, nn.Module]]]:
+    """Client units + ``bottleneck`` (compression) and ``expand`` (expansion) + server units; unchanged for none."""
+    parsed = parse_bottleneck(spec)
+    if parsed is None:
+        return client, server
+    channels, stride = parsed
+    c, side = _sent_shape(Chain(client), input_size)
+    if side % stride:
+        raise SflauditError(f"defence.bottleneck = {spec!r}: stride {stride} does not divide the {side}×{side} "
+                            f"activation at {arch} depth {depth}")
     k = 2 if arch != "mobilenetv2" and depth % 2 == 0 else 1
+    down, up = bottleneck_layers(c * k, channels, stride)
+    return [*client, ("bottleneck", down)], [("expand", up), *server]
+
+
+def _describe(
+    arch: str, depth: int, width: float, input_size: int, client: Chain, names: tuple[str, ...],
+    bottleneck: str = "none",
+) -> CutInfo:
+    """CutInfo of a client module (real or on the meta device); a bottleneck sends its one compressed tensor."""
+    c, side = _sent_shape(client, input_size)
+    k = 2 if arch != "mobilenetv2" and depth % 2 == 0 and bottleneck == "none" else 1
     return CutInfo(
         arch=arch,
         depth=depth,
@@ -194,31 +243,37 @@ def _describe(
     )
 
 
-def cut_info(arch: str, depth: int, *, width: float = 1.0, input_size: int = 32) -> CutInfo:
+def cut_info(arch: str, depth: int, *, width: float = 1.0, input_size: int = 32,
+             bottleneck: str = "none") -> CutInfo:
     """Describe the cut without allocating weights (the client is built on the meta device).
 
     `input_size` only changes the spatial sizes in ``sent``: the stem is the CIFAR one for every input size.
+    `bottleneck` (``defence.bottleneck``, e.g. ``"C8S1"``) appends the compression: ``sent`` is then C×(h/S)×(w/S).
     """
     check_depth(arch, depth)
     _check_width(width)
     _check_input_size(input_size)
     with torch.device("meta"):
-        client_units, _, names = _split_units(arch, depth, width)
+        client_units, server_units, names = _split_units(arch, depth, width)
+        client_units, _ = _with_bottleneck(arch, depth, input_size, client_units, server_units, bottleneck)
         client = Chain(client_units)
-    return _describe(arch, depth, width, input_size, client, names)
+    return _describe(arch, depth, width, input_size, client, names, bottleneck)
 
 
-def split_model(arch: str, depth: int, *, width: float = 1.0, input_size: int = 32) -> SplitModel:
+def split_model(arch: str, depth: int, *, width: float = 1.0, input_size: int = 32,
+                bottleneck: str = "none") -> SplitModel:
     """Build a freshly initialised backbone split at `depth` into client and server (disjoint parameters).
 
-    With the same torch seed, ``client`` and ``server`` hold exactly the weights of :func:`build_backbone`.
+    With the same torch seed, ``client`` and ``server`` hold exactly the weights of :func:`build_backbone`; a
+    `bottleneck` (``"CxSy"``) adds the client's ``bottleneck`` and the server's ``expand`` unit, initialised after.
     """
     check_depth(arch, depth)
     _check_width(width)
     _check_input_size(input_size)
     client_units, server_units, names = _split_units(arch, depth, width)
+    client_units, server_units = _with_bottleneck(arch, depth, input_size, client_units, server_units, bottleneck)
     client, server = Chain(client_units), Chain(server_units)
-    return SplitModel(client, server, _describe(arch, depth, width, input_size, client, names))
+    return SplitModel(client, server, _describe(arch, depth, width, input_size, client, names, bottleneck))
 
 
 def depth_table(arch: str, *, width: float = 1.0, input_size: int = 32) -> tuple[CutInfo, ...]:

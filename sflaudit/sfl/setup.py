@@ -104,7 +104,8 @@ def augment_spec(cfg: Config, data: RunData) -> AugmentSpec:
 
 def build_split(cfg: Config, input_size: int) -> tuple[SplitModel, torch.nn.Module]:
     """The split backbone at the configured depth and the MoCo projector (seeded by the caller)."""
-    split = split_model(cfg.model.arch, cfg.model.depth, width=cfg.model.width, input_size=input_size)
+    split = split_model(cfg.model.arch, cfg.model.depth, width=cfg.model.width, input_size=input_size,
+                        bottleneck=cfg.defence.bottleneck)
     projector = build_projector(cfg.ssl.moco_version, split.info.feature_dim)
     return split, projector
 
@@ -125,7 +126,7 @@ def load_client0(ckpt: Checkpoint, cfg: Config, *, input_size: int, device: torc
         SflauditError: one line when client 0's weights do not fit the config's client model.
     """
     m = cfg.model
-    split = split_model(m.arch, m.depth, width=m.width, input_size=input_size)
+    split = split_model(m.arch, m.depth, width=m.width, input_size=input_size, bottleneck=cfg.defence.bottleneck)
     try:
         split.client.load_state_dict(ckpt.clients_online[0])
     except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -10,22 +9,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from sflaudit.artifacts import Checkpoint, RunDir, Summary
 from sflaudit.config import Config, config_from_toml, config_to_toml
-from sflaudit.data import augment
 from sflaudit.errors import SflauditError, first_line
 from sflaudit.runs import append_jsonl, atomic_write_text, read_jsonl
 from sflaudit.sfl.checkpoint import read_checkpoint, write_checkpoint
+from sflaudit.sfl.dcor import nopeek_loss
+from sflaudit.sfl.client_step import (autocast_context, client_forward, client_lr, client_update, pool_views,
+                                     seeded_setup)
 from sflaudit.sfl.clients import ClientPool, float_state
 from sflaudit.sfl.monitor import bank_indices, knn_monitor
 from sflaudit.sfl.sampling import ClientBatches, sample_pool
-from sflaudit.sfl.schedule import Schedule, plan_schedule, scheduled_lr
+from sflaudit.sfl.schedule import scheduled_lr
 from sflaudit.sfl.server import Server
-from sflaudit.sfl.setup import augment_spec, build_split, key_dim, load_run_data, pick_device
+from sflaudit.sfl.setup import key_dim, pick_device
 from sflaudit.sfl.strategies import get_strategy, send_payloads
 from sflaudit.sfl.sync import divergence, divergence_mask, load_states, online_momentum_gap
 from sflaudit.sfl.wire import Link
@@ -45,13 +45,12 @@ class Trainer:
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
         seed = cfg.run.seed
-        torch.manual_seed(seed)                                   # model initialisation
-        self.np_rng = np.random.default_rng(seed)                 # partition and per-epoch client sampling
-        self.gen = torch.Generator().manual_seed(seed + 1)        # batches, augmentation, queue init, key shuffle
-        self.data = load_run_data(cfg, self.np_rng)
-        self.spec = augment_spec(cfg, self.data)
-        self.schedule: Schedule = plan_schedule(cfg, len(self.data.parts[0]))
-        split, projector = build_split(cfg, int(self.data.train.shape[-1]))
+        setup = seeded_setup(cfg)                                 # model init, partition, data stream (all processes)
+        self.np_rng = setup.np_rng                                # partition and per-epoch client sampling
+        self.gen = setup.gen                                      # batches, augmentation, queue init
+        self.key_gen = torch.Generator().manual_seed(seed + 3)    # the server's key shuffle (shuffle-BN) only
+        self.data, self.spec, self.schedule = setup.data, setup.spec, setup.schedule
+        split, projector = setup.split, setup.projector
         self.info = split.info
         o, c = cfg.optim, cfg.sfl
         self.clients = ClientPool(split.client, c.clients, lr=o.client_lr, momentum=o.momentum,
@@ -59,18 +58,18 @@ class Trainer:
         self.server = Server(split.server, projector, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
                              ema=cfg.ssl.ema, queue_size=cfg.ssl.K, temperature=cfg.ssl.T, key_dim=key_dim(cfg),
                              generator=self.gen)
+        self.server.generator = self.key_gen                      # the data stream stays the clients' alone
         self.memory_format = torch.channels_last if o.channels_last else torch.preserve_format
         self.clients.to(self.device, self.memory_format)
         self.server.to(self.device, self.memory_format)
-        self.link = Link(c.wire_dtype)
+        self.link = Link(c.wire_dtype, cfg.defence, seed=seed + 2)   # seed + 2: the defence.noise draws
         self.strategy = get_strategy(c.method)
         self.batches = ClientBatches(self.data.parts, c.batch, c.batch_sampling, self.gen)
         keys = list(self.clients.online[0].state_dict().keys())
         self.div_mask = divergence_mask(keys)
         self.online_states = [float_state(m) for m in self.clients.online]
         self.momentum_states = [float_state(m) for m in self.clients.momentum]
-        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if o.precision == "bf16"
-                         else contextlib.nullcontext())
+        self.autocast = autocast_context(o.precision, self.device)
         # loop position and run state
         self.epoch, self.batch_idx, self.step = 0, 0, 0
         self.pool: list[int] = []
@@ -78,53 +77,46 @@ class Trainer:
         self.last_knn: float | None = None
         self.bank_idx = bank_indices(int(self.data.train.shape[0]), cfg.eval.bank_size, seed)
         self.eval_seconds = 0.0                                   # wall time spent in the kNN monitor
+        self.dcor: list[float] = []                               # this step's dCor(input, activation) per client
 
     # ------------------------------------------------------------------------------------------------ one step
-
-    def _views(self, idx: Tensor) -> tuple[Tensor, Tensor]:
-        x = self.data.train[idx]
-        v1, v2 = augment(x, self.spec, self.gen), augment(x, self.spec, self.gen)
-        return (v1.to(self.device).contiguous(memory_format=self.memory_format),
-                v2.to(self.device).contiguous(memory_format=self.memory_format))
 
     def train_step(self) -> tuple[float, float]:
         """Protocol §1.2 steps 1–5 for the current pool; returns (loss, contrastive accuracy %)."""
         cfg, pool = self.cfg, self.pool
-        idx = [self.batches.next(c) for c in pool]
-        v1, v2 = self._views(torch.cat(idx))
+        views = pool_views(self.data.train, self.batches, pool, self.spec, self.gen, device=self.device,
+                           memory_format=self.memory_format)
         sym = cfg.ssl.symmetric == "client"
-        graphs, queries, keys, start = [], [], [], 0
-        for c, ci in zip(pool, idx, strict=True):
-            xq, xk = v1[start:start + len(ci)], v2[start:start + len(ci)]
-            start += len(ci)
-            q_in, k_in = (torch.cat([xq, xk]), torch.cat([xk, xq])) if sym else (xq, xk)
-            with self.autocast:
-                h_q = self.clients.online[c](q_in)
-            self.clients.update_momentum(c)
-            with torch.no_grad(), self.autocast:
-                h_k = self.clients.momentum[c](k_in)
+        graphs, queries, keys, penalties = [], [], [], []
+        for position, c in enumerate(pool):
+            q_in, k_in = views.inputs(position, symmetric=sym)
+            h_q, h_k = client_forward(self.clients, c, q_in, k_in, autocast=self.autocast)
             graphs.append(h_q)
+            penalties.append(self._nopeek(q_in, h_q))
             queries.append(self.link.send_activation(h_q, direction="up", kind="query", client=c))
             keys.append(self.link.send_activation(h_k, direction="up", kind="key", client=c))
         grad, loss, acc = self.server.step(torch.cat(queries), torch.cat(keys), symmetric=cfg.ssl.symmetric,
                                            autocast=self.autocast)
         start = 0
-        for c, h_q in zip(pool, graphs, strict=True):
+        for c, h_q, pen in zip(pool, graphs, penalties, strict=True):
             g = self.link.send_activation(grad[start:start + h_q.shape[0]], direction="down", kind="grad",
                                           client=c)
             start += h_q.shape[0]
-            h_q.backward(g.to(h_q.dtype))
-            self.clients.set_lr(c, self._client_lr(c))
-            self.clients.optimizers[c].step()
-            self.clients.optimizers[c].zero_grad(set_to_none=True)
-            self.clients.steps[c] += 1
+            client_update(self.clients, c, h_q, g, self._client_lr(c), penalty=pen)
         self.link.end_step()
         return loss, acc
 
+    def _nopeek(self, x: Tensor, h: Tensor) -> Tensor | None:
+        """NoPeek (``defence.nopeek`` = α > 0): α·dCor(x, h) for the client's loss; the step's mean dCor is logged."""
+        alpha = self.cfg.defence.nopeek
+        if alpha <= 0:
+            return None
+        pen = nopeek_loss(x, h, alpha)
+        self.dcor.append(float(pen.detach()) / alpha)
+        return pen
+
     def _client_lr(self, client: int) -> float:
-        o = self.cfg.optim
-        t = self.clients.steps[client] if o.client_schedule == "per_step" else self.epoch
-        return scheduled_lr(o.schedule, o.client_lr, t, self.schedule.epochs, gamma=0.2)
+        return client_lr(self.cfg.optim, self.clients.steps[client], self.epoch, self.schedule.epochs)
 
     # ------------------------------------------------------------------------------------------------ one sync
 
@@ -161,7 +153,7 @@ class Trainer:
                 "optim": {"clients": clients["optimizers"], "server": server["optimizer"]},
                 "client_steps": clients["steps"], "pool": list(self.pool), "best_knn": self.best_knn,
                 "rng": {"torch": self.gen.get_state(), "numpy": self.np_rng.bit_generator.state,
-                        "torch_global": torch.get_rng_state()},
+                        "torch_global": torch.get_rng_state(), "keys": self.key_gen.get_state()},
                 "batches": self.batches.state_dict(), "link": self.link.state_dict(),
             }
         return Checkpoint(config=config_to_toml(self.cfg), step=self.step, epoch=self.epoch, batch=self.batch_idx,
@@ -201,6 +193,8 @@ class Trainer:
             self.gen.set_state(t["rng"]["torch"])
             self.np_rng.bit_generator.state = t["rng"]["numpy"]
             torch.set_rng_state(t["rng"]["torch_global"])
+            if "keys" in t["rng"]:                                # absent in checkpoints before the key stream
+                self.key_gen.set_state(t["rng"]["keys"])
             self.batches.load_state_dict(t["batches"])
             self.link.load_state_dict(t["link"])
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
@@ -212,7 +206,8 @@ class Trainer:
         """Train to the end (or stop after ``stop_after_steps`` total steps, leaving a resumable ckpt.pt); returns the
         summary of a finished run (also written to summary.json), or None when stopped early."""
         cfg, sch, run = self.cfg, self.schedule, self.run
-        if run.ckpt.is_file():
+        resumed = run.ckpt.is_file()
+        if resumed:
             self.load_state_dict(read_checkpoint(run.ckpt), source=str(run.ckpt))
             kept = [r for r in read_jsonl(run.metrics) if r.get("step", 0) <= self.step]
             atomic_write_text(run.metrics, "".join(json.dumps(r) + "\n" for r in kept))
@@ -220,6 +215,7 @@ class Trainer:
             run.path.mkdir(parents=True, exist_ok=True)
             run.write_config(config_to_toml(cfg))
             atomic_write_text(run.metrics, "")
+        self._start(resumed=resumed)
         t0, step0 = time.perf_counter(), self.step
         images = 0
         while self.epoch < sch.epochs:
@@ -237,7 +233,10 @@ class Trainer:
                 append_jsonl(run.metrics, {"type": "train", "epoch": self.epoch, "step": self.step,
                                            "loss": round(loss, 6), "acc": round(acc, 4),
                                            "lr": self.server.optimizer.param_groups[0]["lr"],
-                                           "client_lr": self._client_lr(self.pool[0])})
+                                           "client_lr": self._client_lr(self.pool[0]),
+                                           **({"dcor": round(sum(self.dcor) / len(self.dcor), 5)} if self.dcor
+                                              else {})})
+                self.dcor = []
                 if self.batch_idx in sch.sync_batches:
                     div = self.sync(sch.sync_number(self.epoch, self.batch_idx))
                     append_jsonl(run.metrics, {"type": "sync", "epoch": self.epoch, "step": self.step,
@@ -264,6 +263,7 @@ class Trainer:
         last = self.epoch == sch.epochs - 1
         every = cfg.eval.every
         if (every and (self.epoch + 1) % every == 0) or last:
+            self._gather()
             t0 = time.perf_counter()
             self.last_knn = self.knn()
             self.eval_seconds += time.perf_counter() - t0
@@ -276,7 +276,14 @@ class Trainer:
         self.batch_idx = 0
         self._save()
 
+    def _start(self, *, resumed: bool) -> None:
+        """Hook before the first step (after a resume loaded ckpt.pt): nothing here; the TCP server meets its clients."""
+
+    def _gather(self) -> None:
+        """Hook before the client models are read (kNN monitor, checkpoint): here they are already in this process."""
+
     def _save(self) -> None:
+        self._gather()
         write_checkpoint(self.state_dict(), self.run.ckpt)
         self.run.write_traffic(self.link.traffic())
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from profiles.traffic import (
     activation_traffic,
+    payload_bytes,
     run_traffic,
     run_traffic_for_schedule,
     state_dict_bytes,
@@ -17,7 +18,7 @@ from profiles.traffic import (
     sync_traffic,
     wire_dtype_bytes,
 )
-from sflaudit.config import SflConfig
+from sflaudit.config import DefenceConfig, SflConfig
 from sflaudit.errors import SflauditError
 from sflaudit.models import cut_info
 
@@ -181,3 +182,27 @@ def test_run_traffic_for_schedule__agrees_with_the_real_schedule() -> None:
     run = run_traffic_for_schedule(16384, 6377728, method="monacosfl", schedule=sched)
     assert run.syncs == 11 * 800                          # protocol §1.5: 125 steps, avg_freq 10 → 11 syncs
     assert run.by_kind["momentum"]["down"] == 11 * 800 * 20 * 6377728
+
+
+def test_payload_bytes__int8_is_one_byte_per_element_plus_a_float32_scale() -> None:
+    assert payload_bytes(40, 16384, quantize="int8") == 40 * 16384 + 4
+
+
+def test_payload_bytes__topk_sends_ceil_k_values_and_int32_indices_per_row() -> None:
+    assert payload_bytes(3, 1000, topk=0.25) == 3 * 3 * (4 + 4)                  # ⌈2.5⌉ = 3 per row
+    assert payload_bytes(3, 1000, topk=0.25, dtype_bytes=2) == 3 * 3 * (2 + 4)
+    assert payload_bytes(3, 1000, topk=0.25, quantize="int8") == 3 * 3 * (1 + 4) + 4
+
+
+def test_activation_traffic__int8_applies_to_gradients_topk_does_not() -> None:
+    t = activation_traffic(2048, rows=8, defence=DefenceConfig(topk=10, quantize="int8"))
+    assert (t.query_up, t.key_up) == (8 * 205 * 5 + 4,) * 2                        # ⌈204.8⌉ = 205
+    assert t.grad_down == 8 * 2048 + 4
+
+
+def test_step_traffic__noise_changes_no_byte_and_a_mid_block_cut_is_one_tensor() -> None:
+    cut = cut_info("resnet18", 2)                                                # 2 × 64×32×32 per image
+    plain = step_traffic(cut, batch=20, symmetric=True)
+    assert step_traffic(cut, batch=20, symmetric=True, defence=DefenceConfig(noise=1.0)) == plain
+    int8 = step_traffic(cut, batch=20, symmetric=True, defence=DefenceConfig(quantize="int8"))
+    assert int8.query_up == 40 * 2 * 64 * 32 * 32 + 4                            # one scale for [mid, shortcut]

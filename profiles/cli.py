@@ -1,0 +1,58 @@
+"""``sflaudit profile``: bytes, FLOPs, parameters, client memory and (with ``--link``) hours per depth.
+
+Registered by ``sflaudit/cli.py`` with ``app.command("profile")(profile)``; heavy modules are imported inside the
+command so that ``sflaudit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sflaudit.errors import SflauditError
+from sflaudit.options import ConfigOpt, PresetOpt, SetOpt, resolve_config
+
+
+def profile(
+    arch: Annotated[Optional[str], typer.Option(help="resnet18 | resnet34 | mobilenetv2 (default: config's)")] = None,
+    depths: Annotated[Optional[str], typer.Option(help="e.g. 1..17, 1..17:2, 3,5,7 (default: every depth)")] = None,
+    config: ConfigOpt = None,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    out: Annotated[Optional[Path], typer.Option(help="Write to this file instead of stdout.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="Only the depth table of the arch.")] = False,
+    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Measure client peak memory.")] = True,
+    link: Annotated[Optional[str], typer.Option(help="Hours on a link: up=10Mbit,down=50Mbit,rtt=40ms | lte")] = None,
+    client_device: Annotated[Optional[str], typer.Option(help="raspberry-pi-4 (default) | jetson-nano | FLOPS")] = None,
+    server_device: Annotated[Optional[str], typer.Option(help="a100 (default) | h100 | h200 | local | FLOP/s")] = None,
+) -> None:
+    """Bytes, FLOPs, parameters and client memory per depth (analytic; the reference calculator alongside)."""
+    if fmt not in ("table", "json", "csv"):
+        raise SflauditError(f"--format {fmt!r} is not one of table, json, csv")
+    from profiles.depths import parse_depths
+    from sflaudit.models import depth_range
+
+    # --arch replaces the config's arch; its first depth keeps the config valid (the table covers --depths)
+    arch_sets = [f'model.arch="{arch}"', f"model.depth={depth_range(arch).start}"] if arch else []
+    cfg = resolve_config(config, preset, [*(set_ or []), *arch_sets])
+    arch = cfg.model.arch
+    chosen = parse_depths(depths, arch) if depths else list(depth_range(arch))
+    from profiles.render import emit_profile, print_depth_list
+
+    if list_:
+        print_depth_list(arch, chosen, cfg.model.width, fmt, out)
+        return
+    from profiles.run import config_rows, schedule_for
+
+    schedule = schedule_for(cfg)
+    if link or client_device or server_device:
+        from profiles.render import emit_time_profile
+        from profiles.timemodel import link_profile_rows
+
+        rows, setting = link_profile_rows(cfg, chosen, schedule, link, client_device, server_device, memory=memory)
+        return emit_time_profile(rows, cfg, schedule.to_json(), setting, fmt, out)
+    rows = config_rows(cfg, chosen, schedule, memory=memory)
+    emit_profile(rows, cfg, schedule.to_json(), fmt, out)
