@@ -2,8 +2,8 @@
 
 The attacker (an honest-but-curious server) holds the frozen client model. It computes the cut-layer activation of
 every auxiliary image once, trains a decoder (``res_normN4C64`` by default, sized from the activation shape) with
-Adam and an MSE loss on [0, 1] images, keeps the decoder with the best validation loss, and decodes the activations
-of the target images.
+Adam and an MSE loss on [0, 1] images (stopping after ``patience`` epochs without a better validation loss), keeps
+the decoder with the best validation loss, and decodes the activations of the target images.
 
 Two measurement protocols (protocol §9 Q7):
 
@@ -12,10 +12,8 @@ Two measurement protocols (protocol §9 Q7):
 * faithful: the reference's quirks. Ground truth goes through a JPEG q75 round trip (``save_image`` quantisation,
   PIL encoder); validation runs with the decoder in *train* mode (BatchNorm batch statistics, running statistics
   updated) and the decoder is kept whenever a single validation *batch* beats the running minimum; the 90/10 split
-  is ``np.random.seed(123)`` + ``shuffle``. Targets are normalised with std :data:`Q7_TARGET_STD` but fed to the
-  client as if they were normalised with the training std, and their ground truth is de-normalised with the training
-  std: ``input = (x − mean) / Q7_TARGET_STD``, ``gt = clamp(input · std + mean, 0, 1)`` (contrast ×≈0.82 for
-  CIFAR-10).
+  is ``np.random.seed(123)`` + ``shuffle``; every epoch runs. Targets: ``input = (x − mean) / Q7_TARGET_STD``, fed
+  to the client as if normalised with the training std, ``gt = clamp(input · std + mean, 0, 1)`` (contrast ×≈0.82).
 """
 
 from __future__ import annotations
@@ -45,6 +43,7 @@ Q7_TARGET_STD: tuple[float, float, float] = (0.247, 0.243, 0.261)
 JPEG_QUALITY = 75
 REFERENCE_SPLIT_SEED = 123   # np.random.seed(123) before shuffling the aux pairs (protocol §5.3)
 VAL_FRACTION = 0.1
+VAL_BATCH = 256   # clean validation batch (eval mode: the result does not depend on it)
 
 
 @dataclass
@@ -55,6 +54,7 @@ class AttackResult:
     metrics: :func:`attacks.metrics.summarize` output (per image and means).
     train_loss, val_loss: per-epoch mean training / validation MSE (empty for the white-box attack).
     best_epoch: 1-based epoch whose decoder was kept (0 for the white-box attack).
+    extra: kind-specific facts for the record's ``training`` (epochs run, prior candidates, hybrid errors).
     """
 
     reconstructions: Tensor
@@ -66,6 +66,7 @@ class AttackResult:
     best_val: float = math.nan
     wall_s: float = 0.0
     activation_shape: tuple[int, ...] = ()
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 def jpeg_roundtrip(x: Tensor, quality: int = JPEG_QUALITY) -> Tensor:
@@ -151,16 +152,22 @@ def _cl(x: Tensor) -> Tensor:
 
 def train_decoder(decoder: nn.Module, acts: Tensor, gt: Tensor, train_idx: Tensor, val_idx: Tensor, *,
                   epochs: int, batch: int, lr: float, faithful: bool, generator: torch.Generator,
+                  patience: int = 0,
                   progress: ProgressFn | None = None) -> tuple[dict[str, Tensor], list[float], list[float], int, float]:
     """Adam + MSE training of ``decoder`` on (acts[i] → gt[i]); returns the best-validation state.
 
     acts: N×C×h×w activations, gt: N×3×H×W in [0, 1] (same device as the decoder).
-    Returns (best state_dict, per-epoch train MSE, per-epoch validation MSE, best epoch (1-based), best val MSE).
+    patience: stop once ``patience`` epochs in a row have not improved the validation loss (0 = every epoch;
+    ignored when ``faithful``: the reference's full schedule). The kept state is the best-validation one either way.
+    Clean validation runs in eval mode in batches of ≥ :data:`VAL_BATCH` (batch-independent, fewer launches).
+    Returns (best state_dict, per-epoch train MSE, per-epoch validation MSE, best epoch (1-based), best val MSE);
+    the curves are as long as the epochs actually run.
     """
     opt = _adam(decoder, lr)
     best_state, best_val, best_epoch = copy.deepcopy(decoder.state_dict()), math.inf, 0
     train_curve: list[float] = []
     val_curve: list[float] = []
+    val_batch = batch if faithful else max(batch, VAL_BATCH)
     for epoch in range(1, epochs + 1):
         decoder.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
@@ -177,8 +184,8 @@ def train_decoder(decoder: nn.Module, acts: Tensor, gt: Tensor, train_idx: Tenso
         decoder.train(faithful)   # faithful: BN batch statistics during validation (reference quirk)
         vtotal = 0.0
         with torch.no_grad():
-            for i in range(0, len(vorder), batch):
-                sel = vorder[i:i + batch].to(acts.device)
+            for i in range(0, len(vorder), val_batch):
+                sel = vorder[i:i + val_batch].to(acts.device)
                 vloss = float(F.mse_loss(decoder(_cl(acts[sel])), _cl(gt[sel])))
                 vtotal += vloss * len(sel)
                 if faithful and vloss < best_val:   # per-batch running minimum (reference quirk)
@@ -191,62 +198,103 @@ def train_decoder(decoder: nn.Module, acts: Tensor, gt: Tensor, train_idx: Tenso
         if progress is not None:
             progress({"stage": "decoder", "epoch": epoch, "epochs": epochs, "train_loss": train_curve[-1],
                       "val_loss": val_curve[-1], "best_epoch": best_epoch})
+        if patience > 0 and not faithful and epoch - best_epoch >= patience:
+            break
     return best_state, train_curve, val_curve, best_epoch, best_val
+
+
+@dataclass
+class DecoderFit:
+    """A trained decoder: ``net`` in eval mode with the best-validation weights; train_idx / val_idx the 90/10
+    split of the pairs; curves per epoch run; best_epoch 1-based."""
+
+    net: nn.Module
+    train_idx: Tensor
+    val_idx: Tensor
+    train_loss: list[float]
+    val_loss: list[float]
+    best_epoch: int
+    best_val: float
+
+
+def fit_decoder(acts: Tensor, gt: Tensor, *, decoder: str, epochs: int, batch: int, lr: float, seed: int,
+                faithful: bool, patience: int = 0, progress: ProgressFn | None = None) -> DecoderFit:
+    """Split the pairs 90/10, build decoder ``decoder`` for the activation shape (init seeded ``seed``) and train it.
+
+    acts: N×C×h×w (h = w), gt: N×3×H×W in [0, 1] on the decoder's device (taken from ``acts``). One generator seeded
+    ``seed`` draws the split (clean protocol) and then the batch order.
+    """
+    if epochs < 1 or batch < 1 or lr <= 0 or patience < 0:
+        raise SflauditError(f"decoder attack needs epochs ≥ 1, batch ≥ 1, lr > 0, patience ≥ 0 "
+                            f"(got {epochs}, {batch}, {lr}, {patience})")
+    _, channels, h, w = acts.shape
+    if h != w:
+        raise SflauditError(f"the decoder needs square activations, got {h}×{w}")
+    generator = torch.Generator().manual_seed(seed)
+    train_idx, val_idx = split_train_val(acts.shape[0], faithful=faithful, generator=generator)
+    with torch.random.fork_rng(devices=[]):   # seeded decoder init (PyTorch default init, as the reference)
+        torch.manual_seed(seed)
+        net = build_decoder(decoder, channels, h, gt.shape[-1])
+    net = net.to(acts.device).to(memory_format=torch.channels_last)
+    best_state, train_curve, val_curve, best_epoch, best_val = train_decoder(
+        net, _cl(acts), _cl(gt), train_idx, val_idx, epochs=epochs, batch=batch, lr=lr, faithful=faithful,
+        generator=generator, patience=patience, progress=progress)
+    net.load_state_dict(best_state)
+    net.eval()
+    return DecoderFit(net, train_idx, val_idx, train_curve, val_curve, best_epoch, float(best_val))
+
+
+@torch.no_grad()
+def decode(net: nn.Module, acts: Tensor, *, batch: int = 256) -> Tensor:
+    """Eval-mode decoder output for N×C×h×w activations → N×3×H×W float32 on the CPU (batch-independent)."""
+    net.eval()
+    outs = [net(_cl(acts[i:i + batch])).float().cpu() for i in range(0, acts.shape[0], batch)]
+    return torch.cat(outs).contiguous()
+
+
+def check_images(**named: Tensor) -> None:
+    """SflauditError unless every given tensor is a uint8 N×3×H×W image batch."""
+    for name, imgs in named.items():   # name: how the error names the batch (aux, target)
+        if imgs.dim() != 4 or imgs.shape[1] != 3 or imgs.dtype != torch.uint8:
+            raise SflauditError(f"{name} images must be uint8 N×3×H×W, got {imgs.dtype} {tuple(imgs.shape)}")
 
 
 def decoder_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, *, mean: Sequence[float],
                    std: Sequence[float], decoder: str = "res_normN4C64", epochs: int = 50, batch: int = 32,
-                   lr: float = 1e-3, seed: int, faithful: bool = False,
+                   lr: float = 1e-3, seed: int, faithful: bool = False, patience: int = 0,
                    target_std: Sequence[float] | None = None,
                    lpips: LpipsScorer | LpipsUnavailable | None = None,
                    progress: ProgressFn | None = None) -> AttackResult:
     """Train a decoder on the auxiliary pairs and reconstruct the targets (protocol §5).
 
     Args:
-        client: the attacked client model (frozen, image → B×C×h×w activation; two tensors concatenated on channels
-            at a mid-block cut). Its parameters are not modified; its train/eval mode is restored.
+        client: the attacked client (frozen, image → B×C×h×w activation); parameters and mode left as they were.
         aux_images: Na×3×H×W uint8 attacker images. target_images: Nt×3×H×W uint8 victim images.
         mean, std: the normalisation the client was trained with.
         decoder: decoder name (:func:`attacks.decoders.build_decoder`), sized from the activation shape.
-        epochs, batch, lr: Adam training of the decoder (MSE on [0, 1] images).
-        seed: decoder initialisation, 90/10 split (clean protocol) and batch order.
+        epochs, batch, lr: Adam training of the decoder (MSE on [0, 1] images). seed: init, split, batch order.
         faithful: reference measurement quirks (module docstring); ``target_std`` then defaults to Q7_TARGET_STD.
+        patience: early stop after this many epochs without a better validation loss (0 = off; never if faithful).
         lpips: scorer for the LPIPS metric (None/unavailable → recorded as unavailable).
         progress: called once per epoch with a dict (stage, epoch, epochs, train_loss, val_loss, best_epoch).
     Returns:
-        AttackResult with Nt×3×H×W reconstructions and ground truth, metrics and the loss curves.
+        AttackResult (Nt×3×H×W reconstructions and ground truth, metrics, loss curves; extra: epochs_run,
+        stopped_early).
     """
     start = time.perf_counter()
-    if epochs < 1 or batch < 1 or lr <= 0:
-        raise SflauditError(f"decoder attack needs epochs ≥ 1, batch ≥ 1, lr > 0 (got {epochs}, {batch}, {lr})")
-    for name, imgs in (("aux", aux_images), ("target", target_images)):
-        if imgs.dim() != 4 or imgs.shape[1] != 3 or imgs.dtype != torch.uint8:
-            raise SflauditError(f"{name} images must be uint8 N×3×H×W, got {imgs.dtype} {tuple(imgs.shape)}")
-    generator = torch.Generator().manual_seed(seed)
-    train_idx, val_idx = split_train_val(aux_images.shape[0], faithful=faithful, generator=generator)
+    check_images(aux=aux_images, target=target_images)
     if faithful and target_std is None:
         target_std = Q7_TARGET_STD
     aux_in, aux_gt = prepare_pairs(aux_images, mean, std, faithful=faithful)
     tgt_in, tgt_gt = prepare_pairs(target_images, mean, std, faithful=faithful, input_std=target_std)
     device = _device_of(client)
-    aux_acts = _cl(client_activations(client, aux_in))
-    tgt_acts = _cl(client_activations(client, tgt_in))
-    _, channels, h, w = aux_acts.shape
-    if h != w:
-        raise SflauditError(f"the decoder needs square activations, got {h}×{w}")
-    with torch.random.fork_rng(devices=[]):   # seeded decoder init (PyTorch default init, as the reference)
-        torch.manual_seed(seed)
-        net = build_decoder(decoder, channels, h, aux_images.shape[-1])
-    net = net.to(device).to(memory_format=torch.channels_last)
-    best_state, train_curve, val_curve, best_epoch, best_val = train_decoder(
-        net, aux_acts, _cl(aux_gt.to(device)), train_idx, val_idx, epochs=epochs, batch=batch, lr=lr,
-        faithful=faithful, generator=generator, progress=progress)
-    net.load_state_dict(best_state)
-    net.eval()
-    with torch.no_grad():   # eval mode: per-image results do not depend on the batch (reference tests batch 1)
-        recon = torch.cat([net(tgt_acts[i:i + 256]).float().cpu() for i in range(0, tgt_acts.shape[0], 256)])
-    recon = recon.contiguous()
+    aux_acts = client_activations(client, aux_in)
+    tgt_acts = client_activations(client, tgt_in)
+    fit = fit_decoder(aux_acts, aux_gt.to(device), decoder=decoder, epochs=epochs, batch=batch, lr=lr, seed=seed,
+                      faithful=faithful, patience=patience, progress=progress)
+    recon = decode(fit.net, tgt_acts)   # eval mode: per-image results do not depend on the batch
     metrics = summarize(recon, tgt_gt, lpips=lpips)
-    return AttackResult(reconstructions=recon, targets=tgt_gt, metrics=metrics, train_loss=train_curve,
-                        val_loss=val_curve, best_epoch=best_epoch, best_val=float(best_val),
-                        wall_s=time.perf_counter() - start, activation_shape=(channels, h, w))
+    return AttackResult(reconstructions=recon, targets=tgt_gt, metrics=metrics, train_loss=fit.train_loss,
+                        val_loss=fit.val_loss, best_epoch=fit.best_epoch, best_val=fit.best_val,
+                        wall_s=time.perf_counter() - start, activation_shape=tuple(aux_acts.shape[1:]),
+                        extra={"epochs_run": len(fit.val_loss), "stopped_early": len(fit.val_loss) < epochs})

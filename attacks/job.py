@@ -1,9 +1,10 @@
 """``sflaudit invert``: attack a run's checkpoint and write ``invert.json`` + ``invert.png`` (DESIGN.md §3, §6).
 
-The threat model is data: an honest-but-curious server holding client 0's synced online weights (eval mode), an
-auxiliary set (``attack.aux_fraction`` of the *training* split, drawn with a generator seeded :data:`AUX_SEED`) and
-the activations of the targets (the first ``attack.targets`` test images of a permutation seeded
-:data:`TARGET_SEED`, so a smaller target set is a prefix of a larger one).
+The threat model is data: an honest-but-curious server holding, depending on ``attack.kind``
+(:data:`attacks.kinds.THREAT_MODELS`), client 0's synced online weights (eval mode), an auxiliary set
+(``attack.aux_fraction`` of the *training* split, drawn with a generator seeded :data:`AUX_SEED`) and the
+activations of the targets (the first ``attack.targets`` test images of a permutation seeded :data:`TARGET_SEED`, so
+a smaller target set is a prefix of a larger one). The ``prior`` kind does not even load the client.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from attacks.inversion import Q7_TARGET_STD, AttackResult, decoder_attack, prepare_pairs
-from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
-from attacks.whitebox import whitebox_invert
+from attacks.inversion import Q7_TARGET_STD
+from attacks.kinds import DECODER_KINDS, run_attack, threat_model
+from attacks.metrics import LpipsScorer
 from sflaudit.artifacts import AttackRecord, Checkpoint, RunDir
 from sflaudit.config import AttackConfig, Config, RunConfig, config_from_toml, validate
 from sflaudit.jobs import stage_settings, with_runtime
@@ -32,10 +33,12 @@ from sflaudit.stages import attack_id, attack_settings
 from sflaudit.data import load_dataset
 from sflaudit.errors import SflauditError
 from sflaudit.sfl.checkpoint import read_checkpoint
+from sflaudit.sfl.defences import defended
 from sflaudit.sfl.setup import load_client0, to_nchw
 
 ProgressFn = Callable[[dict[str, object]], None]
 
+DEFENCE_SEED = 127  # offset of the attack's own draw of the defence noise (aux 123, target 124, member 125, boot 126)
 AUX_SEED = 123      # the reference seeds its attacker with 123 (protocol §5.3)
 TARGET_SEED = 124   # fixed order of the test split from which the targets are taken
 GRID_MAX_IMAGES = 32    # targets shown in invert.png (two rows of 16 above their reconstructions)
@@ -85,27 +88,6 @@ def _load_client(state: Checkpoint, cfg: Config, path: Path, input_size: int) ->
     return load_client0(state, cfg, input_size=input_size, source=str(path))
 
 
-def _whitebox(client: torch.nn.Module, tgt_images: Tensor, cfg: Config, mean: tuple, std: tuple,
-              lpips: LpipsScorer | LpipsUnavailable, progress: ProgressFn | None) -> AttackResult:
-    start = time.perf_counter()
-    a = cfg.attack
-    inputs, gt = prepare_pairs(tgt_images, mean, std, faithful=a.faithful,
-                               input_std=Q7_TARGET_STD if a.faithful else None)
-    device = next(iter(client.parameters())).device
-    with torch.no_grad():
-        h = client(inputs.to(device))
-
-    def report(step: int, act_mse: float) -> None:
-        if progress is not None:
-            progress({"stage": "whitebox", "step": step, "steps": a.whitebox_steps, "activation_mse": act_mse})
-
-    recon = whitebox_invert(client, h, mean=mean, std=std, image_size=int(tgt_images.shape[-1]),
-                            steps=a.whitebox_steps, lr=a.whitebox_lr, tv_weight=a.tv_weight,
-                            generator=torch.Generator().manual_seed(cfg.run.seed), progress=report).cpu()
-    return AttackResult(reconstructions=recon, targets=gt, metrics=summarize(recon, gt, lpips=lpips),
-                        wall_s=time.perf_counter() - start, activation_shape=tuple(h.shape[1:]))
-
-
 def png_bytes(grid: Tensor) -> bytes:
     """3×H×W [0, 1] grid → PNG file content."""
     arr = grid.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
@@ -153,34 +135,29 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
         torch.set_num_threads(cfg.run.threads)
     ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=cfg.data.download)
     train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
-    client = _load_client(state, cfg, path, int(train.shape[-1]))
     a = cfg.attack
+    # the prior never reads the client: it is not even loaded
+    client = None if a.kind == "prior" else _load_client(state, cfg, path, int(train.shape[-1]))
+    if client is not None:       # the activations the attacks see are the ones that crossed the (defended) wire
+        client = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=cfg.run.seed + DEFENCE_SEED)
     aux_idx, tgt_idx = attack_indices(train.shape[0], test.shape[0], a.aux_fraction, a.targets)
     lpips = LpipsScorer.load(lpips_weights)
-    if a.kind == "decoder":
-        result = decoder_attack(client, train[aux_idx], test[tgt_idx], mean=ds.mean, std=ds.std, decoder=a.decoder,
-                                epochs=a.epochs, batch=a.batch, lr=a.lr, seed=cfg.run.seed, faithful=a.faithful,
-                                lpips=lpips, progress=progress)
-    else:
-        result = _whitebox(client, test[tgt_idx], cfg, ds.mean, ds.std, lpips, progress)
+    result = run_attack(a.kind, client, cfg, train, test, aux_idx, tgt_idx, mean=ds.mean, std=ds.std, lpips=lpips,
+                        progress=progress)
     details: dict[str, Any] = {"protocol": "faithful" if a.faithful else "clean", "targets_used": int(tgt_idx.numel()),
                                "seed": cfg.run.seed, "aux_seed": AUX_SEED, "target_seed": TARGET_SEED,
                                "target_std": list(Q7_TARGET_STD) if a.faithful else list(ds.std),
                                "ground_truth": "jpeg q75" if a.faithful else "exact"}
-    if a.kind == "decoder":
+    if a.kind in DECODER_KINDS:
         details["validation"] = "per-batch, train mode" if a.faithful else "per-epoch, eval mode"
+        details["early_stop"] = "off (faithful: every epoch)" if a.faithful or not a.patience else \
+            f"after {a.patience} epochs without a better validation loss"
     metrics = result.metrics
     record = AttackRecord(
         attack_id=ident,
         settings={**attack_settings(a), **details},
-        threat_model={
-            "attacker": "honest-but-curious server",
-            "holds": ["synced client weights (client 0 online, eval mode)", "auxiliary set", "target activations"],
-            "client_weights": True,
-            "aux_images": int(aux_idx.numel()) if a.kind == "decoder" else 0,
-            "aux_source": "train split, seeded",
-            "checkpoint": str(path), "checkpoint_step": state.step, "checkpoint_epoch": state.epoch,
-        },
+        threat_model={**threat_model(a.kind, aux_images=int(aux_idx.numel())),
+                      "checkpoint": str(path), "checkpoint_step": state.step, "checkpoint_epoch": state.epoch},
         run={"arch": cfg.model.arch, "depth": cfg.model.depth, "width": cfg.model.width,
              "method": cfg.sfl.method, "dataset": cfg.data.dataset, "image_size": int(train.shape[-1]),
              "activation_shape": list(result.activation_shape)},
@@ -190,7 +167,7 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
                if isinstance(lpips, LpipsScorer)
                else {"status": "unavailable", "reason": lpips.reason, "weights": None}),
         training={"train_loss": result.train_loss, "val_loss": result.val_loss, "best_epoch": result.best_epoch,
-                  "best_val_loss": result.best_val if math.isfinite(result.best_val) else None},
+                  "best_val_loss": result.best_val if math.isfinite(result.best_val) else None, **result.extra},
         attack_wall_s=result.wall_s,
         wall_s=round(time.perf_counter() - start, 3),
     )

@@ -39,6 +39,7 @@ from sflaudit.data import AugmentSpec, augment
 from sflaudit.errors import SflauditError, first_line
 from sflaudit.jobs import with_runtime
 from sflaudit.sfl.checkpoint import read_checkpoint
+from sflaudit.sfl.defences import defended
 from sflaudit.sfl.setup import augment_spec, build_split, load_client0, load_run_data, pick_device
 from sflaudit.stages import membership_id
 
@@ -172,6 +173,7 @@ def run_membership(checkpoint: Path, settings: MembershipConfig | None = None, *
     device = pick_device(cfg.run.device)
     size = int(data.train.shape[-1])
     client, server = load_client0(ckpt, cfg, input_size=size, device=device), _server_model(ckpt, cfg, size, device)
+    client = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=MEMBER_SEED)  # what the server sees
     embed: Embed = lambda x: server(client(x.to(device)))  # noqa: E731
     spec = augment_spec(cfg, data)
     held = data.test if source == "test" else data.train

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -124,3 +126,44 @@ def test_decoder_attack__rejects_float_images() -> None:
     with pytest.raises(SflauditError, match="uint8"):
         decoder_attack(nn.Identity(), torch.rand(4, 3, 16, 16), smooth_images(2, 16, seed=0), mean=MEAN, std=STD,
                        seed=0)
+
+
+def stop_epoch(val: list[float], patience: int) -> int:
+    """Epochs an early-stopped run of the same seed lasts, from the full run's validation curve."""
+    best = 0
+    for epoch, v in enumerate(val, start=1):
+        if v < (val[best - 1] if best else float("inf")):
+            best = epoch
+        if epoch - best >= patience:
+            return epoch
+    return len(val)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_decoder_attack__early_stop_is_the_full_run_truncated(one_thread: None) -> None:
+    client = nn.Conv2d(3, 4, 1).eval().requires_grad_(False)
+    nn.init.zeros_(client.weight), nn.init.zeros_(client.bias)   # activations say nothing: validation stalls
+    aux, targets = smooth_images(12, 16, seed=7), smooth_images(2, 16, seed=8)
+    kw = dict(mean=MEAN, std=STD, decoder="res_normN0C8", epochs=12, batch=4, lr=3e-2, seed=0)
+    full = decoder_attack(client, aux, targets, patience=0, **kw)
+    expected = stop_epoch(full.val_loss, 2)
+    assert expected < 12, full.val_loss                          # this tiny case does stop early
+    early = decoder_attack(client, aux, targets, patience=2, **kw)
+    assert len(early.val_loss) == expected and early.extra == {"epochs_run": expected, "stopped_early": True}
+    assert early.val_loss == pytest.approx(full.val_loss[:expected], rel=1e-6)
+    assert early.best_epoch == expected - 2 and early.best_val == min(early.val_loss)
+    assert full.extra == {"epochs_run": 12, "stopped_early": False}
+
+
+def test_decoder_attack__faithful_runs_every_epoch_whatever_the_patience(one_thread: None) -> None:
+    aux, targets = smooth_images(12, 16, seed=7), smooth_images(2, 16, seed=8)
+    result = decoder_attack(nn.Identity(), aux, targets, mean=MEAN, std=STD, decoder="res_normN0C8", epochs=4,
+                            batch=4, lr=3e-2, seed=0, faithful=True, patience=1)
+    assert len(result.val_loss) == 4 and result.extra["stopped_early"] is False

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import sys
+import types
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
+import attacks.job
+from attacks.inversion import AttackResult
 from attacks.job import attack_indices, invert_settings, reconstruction_grid, run_invert
+from attacks.kinds import KINDS, activation_shape, run_attack, threat_model
+from attacks.metrics import LpipsUnavailable, summarize
 from sflaudit.artifacts import Checkpoint, RunDir
 from sflaudit.config import config_to_toml, load_config
 from sflaudit.errors import SflauditError
 from sflaudit.models import split_model
+
 
 FAST = dict(epochs=1, targets=8, aux_fraction=0.01, decoder="res_normN0C8")   # 50 of the 5000 photos
 
@@ -52,14 +59,15 @@ def test_run_invert__trainer_checkpoint_writes_json_and_png(tmp_path: Path) -> N
     ckpt = tmp_path / "run" / "ckpt.pt"
     doc = run_invert(ckpt, invert_settings(ckpt, **FAST), lpips_weights=tmp_path / "missing.pt")
     run = RunDir(tmp_path / "run")
-    assert doc.attack_id == "decoder-res_normN0C8-aux0.01-ep1-b32-lr0.001-n8-clean"
+    assert doc.attack_id == "decoder-res_normN0C8-aux0.01-ep1-b32-lr0.001-pat8-n8-clean"
     assert run.attack_ids() == [doc.attack_id]
     saved = json.loads(run.attack_json(doc.attack_id).read_text())
     assert saved["format"] == "sflaudit-invert/2" and saved["mean"] == doc.mean
     assert 0 < saved["mean"]["mse"] < 1 and -1 < saved["mean"]["ssim"] <= 1
     assert len(saved["metrics"]["mse"]) == 8
     tm = saved["threat_model"]
-    assert tm["attacker"] == "honest-but-curious server" and tm["aux_images"] == 50
+    assert tm["attacker"] == "honest-but-curious server" and tm["aux_images"] == 50 and tm["client_weights"]
+    assert saved["training"]["epochs_run"] == 1 and saved["settings"]["patience"] == 8
     assert (tm["checkpoint"], tm["checkpoint_step"], tm["checkpoint_epoch"]) == (str(ckpt), 1, 0)
     assert saved["lpips"]["status"] == "unavailable" and "missing.pt" in saved["lpips"]["reason"]
     assert saved["run"]["activation_shape"] == [8, 32, 32]   # resnet18 stem at width 0.125
@@ -117,3 +125,79 @@ def test_run_invert__bad_option_is_rejected(tmp_path: Path) -> None:
     ckpt = hand_checkpoint(tmp_path / "best.pt")
     with pytest.raises(SflauditError, match="attack.kind"):
         invert_settings(ckpt, kind="telepathy")
+
+
+class ForwardRaises(torch.nn.Module):
+    """A client whose forward raises: any attack that reads an activation through it fails."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("the client was run")
+
+
+def test_run_attack__prior_never_runs_the_client() -> None:
+    cfg = load_config(preset="smoke", overrides=["model.depth=1", "attack.epochs=1", 'attack.decoder="res_normN0C8"'])
+    images = torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    result = run_attack("prior", ForwardRaises(), cfg, images, images, torch.arange(20), torch.arange(4),
+                        mean=(0.5,) * 3, std=(0.25,) * 3, lpips=LpipsUnavailable("none"))
+    assert result.reconstructions.shape == (4, 3, 16, 16) and result.extra["chosen"] in ("mean_image", "noise_decoder")
+    assert result.activation_shape == (8, 16, 16)   # analytic: width 0.125 stem, no weights read
+
+
+def test_run_invert__prior_does_not_load_the_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ckpt = hand_checkpoint(tmp_path / "best.pt")
+
+    def refuse(*args: object, **kwargs: object) -> torch.nn.Module:
+        raise AssertionError("the prior loaded the client")
+
+    monkeypatch.setattr(attacks.job, "_load_client", refuse)
+    doc = run_invert(ckpt, invert_settings(ckpt, kind="prior", **FAST), lpips_weights=tmp_path / "none.pt")
+    assert doc.attack_id == "prior-res_normN0C8-aux0.01-ep1-b32-lr0.001-pat8-n8-clean"
+    tm = doc.threat_model
+    assert (tm["client_weights"], tm["target_activations"], tm["aux_images"]) == (False, False, 50)
+    cands = doc.training["candidates"]
+    assert set(cands) == {"mean_image", "noise_decoder"} and doc.training["chosen"] == min(cands, key=cands.get)
+    assert doc.run["activation_shape"] == [8, 32, 32] and len(doc.metrics["mse"]) == 8
+
+
+def test_run_invert__hybrid_records_activation_errors(tmp_path: Path) -> None:
+    ckpt = hand_checkpoint(tmp_path / "best.pt")
+    doc = run_invert(ckpt, invert_settings(ckpt, kind="hybrid", hybrid_steps=3, **FAST),
+                     lpips_weights=tmp_path / "none.pt")
+    assert doc.attack_id == ("hybrid-res_normN0C8-aux0.01-ep1-b32-lr0.001-pat8-steps3-hlr0.01-tv0.01-pull0.1-n8"
+                             "-clean")
+    t = doc.training
+    assert all(e <= s for e, s in zip(t["activation_mse_end_per_image"], t["activation_mse_start_per_image"]))
+    assert doc.threat_model["client_weights"] and doc.threat_model["aux_images"] == 50
+    assert doc.settings["early_stop"] == "after 8 epochs without a better validation loss"
+
+
+def test_run_invert__substitute_is_dispatched_with_the_agreed_signature(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    ckpt = hand_checkpoint(tmp_path / "best.pt")
+    calls: list[dict] = []
+
+    def fake(client, cfg, train, test, aux_idx, tgt_idx, *, mean, std, lpips, progress) -> AttackResult:
+        calls.append(dict(n_aux=len(aux_idx), n_tgt=len(tgt_idx), kind=cfg.attack.kind))
+        gt = test[tgt_idx].float() / 255
+        return AttackResult(reconstructions=gt * 0.5, targets=gt, metrics=summarize(gt * 0.5, gt),
+                            activation_shape=(8, 32, 32))
+
+    monkeypatch.setitem(sys.modules, "attacks.substitute", types.SimpleNamespace(run_substitute=fake))
+    doc = run_invert(ckpt, invert_settings(ckpt, kind="substitute", **FAST), lpips_weights=tmp_path / "none.pt")
+    assert doc.attack_id.startswith("substitute-") and calls == [dict(n_aux=50, n_tgt=8, kind="substitute")]
+    tm = doc.threat_model
+    assert (tm["client_weights"], tm["training_activations"], tm["target_activations"]) == (False, True, True)
+
+
+def test_threat_model__what_each_kind_holds() -> None:
+    held = {k: (threat_model(k, aux_images=9)["client_weights"], threat_model(k, aux_images=9)["aux_images"])
+            for k in KINDS}
+    assert held == {"prior": (False, 9), "decoder": (True, 9), "hybrid": (True, 9), "substitute": (False, 9),
+                    "whitebox": (True, 0)}
+    with pytest.raises(SflauditError, match="attack.kind"):
+        threat_model("telepathy", aux_images=0)
+
+
+def test_activation_shape__mid_block_cut_sums_both_tensors() -> None:
+    cfg = load_config(preset="smoke", overrides=["model.depth=2"])
+    assert activation_shape(cfg, 32) == (16, 32, 32)   # mid activation + shortcut, 8 channels each

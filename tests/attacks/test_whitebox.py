@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attacks.whitebox import total_variation, whitebox_invert
+from attacks.whitebox import activation_mse, optimize_images, total_variation, whitebox_invert
 from sflaudit.data.augment import normalize
 from sflaudit.errors import SflauditError
 
@@ -97,3 +97,27 @@ def test_normalize__is_the_differentiable_normalisation_whitebox_optimises_throu
     out.sum().backward()
     assert x.grad is not None
     assert x.grad.flatten().tolist() == pytest.approx([1 / s for s in STD], rel=1e-6)   # ∂/∂x (x − m)/s = 1/s
+
+
+def test_optimize_images__keep_best_returns_the_lowest_error_iterate() -> None:
+    client = tiny_client()
+    x = targets(2, 16)
+    h = observe(client, x)
+    start = torch.zeros(2, 3, 16, 16)
+    last, last_err = optimize_images(client, h, start, mean=MEAN, std=STD, steps=8, lr=5.0, tv_weight=0.0)
+    best, best_err = optimize_images(client, h, start, mean=MEAN, std=STD, steps=8, lr=5.0, tv_weight=0.0,
+                                     keep_best=True)
+    assert torch.all(best_err <= last_err)
+    with torch.no_grad():
+        assert torch.allclose(activation_mse(client, best, h, mean=MEAN, std=STD), best_err, rtol=1e-5)
+        assert torch.allclose(activation_mse(client, last, h, mean=MEAN, std=STD), last_err, rtol=1e-5)
+    start_err = activation_mse(client, torch.sigmoid(start), h, mean=MEAN, std=STD).detach()
+    assert torch.all(best_err <= start_err)   # the start itself is one of the iterates
+
+
+def test_optimize_images__pull_needs_an_anchor() -> None:
+    client = tiny_client()
+    h = observe(client, targets(1, 16))
+    with pytest.raises(SflauditError, match="anchor"):
+        optimize_images(client, h, torch.zeros(1, 3, 16, 16), mean=MEAN, std=STD, steps=1, lr=0.1, tv_weight=0.0,
+                        pull=1.0)

@@ -1,0 +1,284 @@
+"""Substitute-client attack (FORA, Xu et al., CVPR 2024): reconstruct without the client's weights.
+
+Threat model: the curious server does *not* hold the client's weights (secure aggregation, or a separate
+aggregator). It holds its auxiliary images, the real cut-layer activations it received during training and the
+activations of the targets. It trains a substitute client — the client's architecture, fresh initialisation — on its
+auxiliary images so that the substitute's activations are distributed like the received ones (multi-kernel MMD plus
+a non-saturating GAN discriminator, :mod:`attacks.mmd`), trains an inverse network (a decoder) on
+(substitute(aux), aux) pairs and applies it to the real target activations.
+
+The split is structural: :func:`run_substitute` holds the real client only to produce the traffic (activations of
+a seeded sample of training images the clients sent, and the targets'); :func:`substitute_attack` receives a
+:class:`SubstituteInputs` of tensors and plain values — no module, no weight — and does the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from attacks.inversion import (
+    Q7_TARGET_STD,
+    AttackResult,
+    ProgressFn,
+    check_images,
+    client_activations,
+    decode,
+    fit_decoder,
+    prepare_pairs,
+)
+from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
+from attacks.mmd import ActivationCritic, critic_loss, generator_loss, mk_mmd2, sample_bandwidths
+from sflaudit.config import Config
+from sflaudit.errors import SflauditError
+from sflaudit.models import split_model
+
+OBSERVED_SEED = 125          # sample of training images whose activations the server received (aux 123, target 124)
+SUBSTITUTE_SEED_OFFSET = 104_729   # substitute init seed = run seed + this (never the seed the real client had)
+DEFAULT_STEPS = 50           # substitute training steps (attack.substitute_steps); ≤ 2× the decoder on the demo
+DEFAULT_LR = 1e-3            # Adam lr of the substitute and the critic (attack.substitute_lr)
+DEFAULT_OBSERVED = 1024      # received activations kept by the attacker (attack.substitute_observed)
+MMD_WEIGHT = 1.0
+ADV_WEIGHT = 0.1
+EVAL_IMAGES = 128            # images in the fixed sets the MMD curve is measured on
+EVAL_POINTS = 10             # MMD curve points after step 0
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """The client's architecture (public: the SFL code is shared), never its weights."""
+
+    arch: str
+    depth: int
+    width: float
+    input_size: int
+    bottleneck: str = "none"
+
+    def build(self) -> nn.Module:
+        """A fresh, untrained client B×3×S×S → B×C×h×w, initialised from torch's global RNG."""
+        return split_model(self.arch, self.depth, width=self.width, input_size=self.input_size,
+                           bottleneck=self.bottleneck).client
+
+
+@dataclass(frozen=True)
+class SubstituteInputs:
+    """Everything the substitute attacker holds. Tensors are float32 on the CPU.
+
+    observed: No×C×h×w real activations the server received during training (not of aux or target images).
+    targets: Nt×C×h×w real activations of the target images.
+    aux_inputs: Na×3×H×W the attacker's auxiliary images, normalised as the client normalises its inputs.
+    aux_truth: Na×3×H×W the same images in [0, 1] (the inverse network's training targets).
+    client: the client's architecture.
+    """
+
+    observed: Tensor
+    targets: Tensor
+    aux_inputs: Tensor
+    aux_truth: Tensor
+    client: ClientSpec
+
+    def __post_init__(self) -> None:
+        for name in ("observed", "targets", "aux_inputs", "aux_truth"):
+            t = getattr(self, name)
+            if not isinstance(t, Tensor) or t.dim() != 4 or t.requires_grad or isinstance(t, nn.Parameter):
+                raise SflauditError(f"SubstituteInputs.{name} must be a plain N×C×H×W tensor")
+        if self.observed.shape[1:] != self.targets.shape[1:] or self.observed.shape[0] < 2:
+            raise SflauditError(f"observed {tuple(self.observed.shape)} and target {tuple(self.targets.shape)} "
+                                f"activations must share C×h×w, with at least 2 observed")
+        if self.aux_inputs.shape != self.aux_truth.shape or self.aux_inputs.shape[1] != 3:
+            raise SflauditError(f"aux inputs {tuple(self.aux_inputs.shape)} and truth {tuple(self.aux_truth.shape)} "
+                                f"must both be Na×3×H×W")
+
+
+@dataclass
+class SubstituteOutcome:
+    """reconstructions: Nt×3×H×W in [0, 1] on the CPU. mmd_curve: (step, MMD² of the substitute's activations of
+    fixed aux images to fixed observed activations, fixed bandwidths) from step 0. Decoder curves as in
+    :func:`attacks.inversion.train_decoder`."""
+
+    reconstructions: Tensor
+    mmd_curve: list[tuple[int, float]] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val: float = float("nan")
+
+
+def observed_indices(n_train: int, exclude: Tensor, count: int) -> Tensor:
+    """Indices into the training split of the images whose activations the server keeps: the first ``count`` of
+    ``randperm(n_train)`` seeded OBSERVED_SEED that are not in ``exclude`` (the aux indices)."""
+    perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(OBSERVED_SEED))
+    keep = perm[~torch.isin(perm, exclude.to(perm.dtype))]
+    return keep[:max(0, count)]
+
+
+def init_substitute(spec: ClientSpec, seed: int) -> nn.Module:
+    """Fresh client of ``spec`` initialised with seed + SUBSTITUTE_SEED_OFFSET (the trainer seeds the real client
+    with the run seed, so reusing it would rebuild a random-init client's exact weights)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + SUBSTITUTE_SEED_OFFSET)
+        return spec.build()
+
+
+def _adam(module: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999))
+
+
+def train_substitute(sub: nn.Module, critic: nn.Module, aux_inputs: Tensor, observed: Tensor, *, steps: int,
+                     batch: int, lr: float, generator: torch.Generator,
+                     progress: ProgressFn | None = None) -> list[tuple[int, float]]:
+    """Fit ``sub`` so that sub(aux) ~ observed: per step one critic update, then one substitute update on
+    MMD_WEIGHT · MK-MMD²(flattened sub(x), flattened h) + ADV_WEIGHT · non-saturating GAN loss.
+
+    aux_inputs: Na×3×H×W normalised images, observed: No×C×h×w real activations (same device as ``sub``).
+    Returns the MMD curve [(step, MMD²)] on fixed eval sets with bandwidths fixed from the observed eval set;
+    ``sub`` ends with the weights of the curve's lowest point (the best match the attacker can measure).
+    """
+    opt_s, opt_c = _adam(sub, lr), _adam(critic, lr)
+    n_aux, n_obs = aux_inputs.shape[0], observed.shape[0]
+    eval_x, eval_h = aux_inputs[:EVAL_IMAGES], observed[:EVAL_IMAGES]
+    sigmas = sample_bandwidths(eval_h)
+    marks = {round(steps * k / EVAL_POINTS) for k in range(1, EVAL_POINTS + 1)}
+    curve: list[tuple[int, float]] = []
+    best: dict[str, Tensor] = {}
+
+    def evaluate(step: int, d_loss: float, g_loss: float) -> None:
+        sub.eval()
+        with torch.no_grad():
+            value = float(mk_mmd2(sub(eval_x), eval_h, bandwidths=sigmas))
+        if not curve or value < min(v for _, v in curve):
+            best.update({k: v.detach().clone() for k, v in sub.state_dict().items()})
+        curve.append((step, value))
+        if progress is not None:
+            progress({"stage": "substitute", "step": step, "steps": steps, "mmd": value, "critic_loss": d_loss,
+                      "adv_loss": g_loss})
+
+    evaluate(0, float("nan"), float("nan"))
+    for step in range(1, steps + 1):
+        sub.train()
+        xa = aux_inputs[torch.randint(n_aux, (min(batch, n_aux),), generator=generator).to(aux_inputs.device)]
+        real = observed[torch.randint(n_obs, (min(batch, n_obs),), generator=generator).to(observed.device)]
+        fake = sub(xa)
+        critic.requires_grad_(True)
+        d_loss = critic_loss(critic(real), critic(fake.detach()))
+        opt_c.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_c.step()
+        critic.requires_grad_(False)
+        g_adv = generator_loss(critic(fake))
+        loss = MMD_WEIGHT * mk_mmd2(fake, real) + ADV_WEIGHT * g_adv
+        opt_s.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_s.step()
+        if step in marks:
+            evaluate(step, float(d_loss.detach()), float(g_adv.detach()))
+    sub.load_state_dict(best)
+    sub.eval()
+    return curve
+
+
+def substitute_attack(inputs: SubstituteInputs, *, decoder: str = "res_normN4C64", epochs: int = 50,
+                      batch: int = 32, lr: float = 1e-3, patience: int = 0, steps: int = DEFAULT_STEPS,
+                      substitute_lr: float = DEFAULT_LR, seed: int, faithful: bool = False,
+                      device: str | torch.device = "cpu", progress: ProgressFn | None = None) -> SubstituteOutcome:
+    """Train a substitute client and an inverse network on it; reconstruct the target activations.
+
+    Args:
+        inputs: what the attacker holds (no module, no weight of the real client).
+        decoder, epochs, batch, lr, patience: the inverse network and its training, as
+            :func:`attacks.inversion.decoder_attack` (:func:`attacks.inversion.fit_decoder`: the same 90/10 split
+            of the aux pairs and the same decoder init for a given seed).
+        steps, substitute_lr: substitute training (batch ``batch`` of aux images and of observed activations).
+        seed: decoder init, split and batch order; the substitute's init uses seed + SUBSTITUTE_SEED_OFFSET.
+        faithful: the decoder's reference validation quirk (:func:`attacks.inversion.train_decoder`).
+        device: where to train.
+        progress: per MMD-curve point {"stage": "substitute", …} and per decoder epoch {"stage": "decoder", …}.
+    Returns:
+        SubstituteOutcome with Nt×3×H×W reconstructions in [0, 1].
+    """
+    if steps < 0 or batch < 1 or substitute_lr <= 0:
+        raise SflauditError(f"substitute training needs steps ≥ 0, batch ≥ 1, substitute_lr > 0 "
+                            f"(got {steps}, {batch}, {substitute_lr})")
+    dev = torch.device(device)
+    sub = init_substitute(inputs.client, seed).to(dev)
+    aux_in, observed = inputs.aux_inputs.to(dev), inputs.observed.to(dev)
+    with torch.no_grad():
+        probe = sub.eval()(aux_in[:1])
+    if probe.shape[1:] != observed.shape[1:]:
+        raise SflauditError(f"the substitute of {inputs.client} sends {tuple(probe.shape[1:])}, the observed "
+                            f"activations are {tuple(observed.shape[1:])}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        critic = ActivationCritic(observed.shape[1]).to(dev)
+    curve = train_substitute(sub, critic, aux_in, observed, steps=steps, batch=batch, lr=substitute_lr,
+                             generator=torch.Generator().manual_seed(seed + 2), progress=progress)
+    sub.requires_grad_(False)
+    fit = fit_decoder(client_activations(sub, aux_in), inputs.aux_truth.to(dev), decoder=decoder, epochs=epochs,
+                      batch=batch, lr=lr, seed=seed, faithful=faithful, patience=patience, progress=progress)
+    return SubstituteOutcome(reconstructions=decode(fit.net, inputs.targets.to(dev)), mmd_curve=curve,
+                             train_loss=fit.train_loss, val_loss=fit.val_loss, best_epoch=fit.best_epoch,
+                             best_val=fit.best_val)
+
+
+def observe(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor, tgt_idx: Tensor, *,
+            mean: Sequence[float], std: Sequence[float]) -> tuple[SubstituteInputs, Tensor]:
+    """The network traffic and public data of the attack: (SubstituteInputs, Nt×3×H×W target ground truth).
+
+    The real client computes the activations of ``attack.substitute_observed`` seeded training images outside the
+    aux set (what the clients sent) and of the targets (normalised like :func:`attacks.inversion.decoder_attack`,
+    Q7 target std when faithful); the module itself does not leave this function.
+    """
+    check_images(train=train, test=test)
+    a, m = cfg.attack, cfg.model
+    faithful = bool(a.faithful)
+    count = int(getattr(a, "substitute_observed", DEFAULT_OBSERVED))
+    obs_idx = observed_indices(train.shape[0], aux_idx, count)
+    if obs_idx.numel() < 2:
+        raise SflauditError(f"the substitute attack needs at least 2 observed training images outside the aux set, "
+                            f"got {obs_idx.numel()} (attack.substitute_observed = {count})")
+    aux_in, aux_gt = prepare_pairs(train[aux_idx], mean, std, faithful=faithful)
+    obs_in, _ = prepare_pairs(train[obs_idx], mean, std, faithful=False)
+    tgt_in, tgt_gt = prepare_pairs(test[tgt_idx], mean, std, faithful=faithful,
+                                   input_std=Q7_TARGET_STD if faithful else None)
+    spec = ClientSpec(arch=m.arch, depth=m.depth, width=m.width, input_size=int(train.shape[-1]),
+                      bottleneck=cfg.defence.bottleneck)
+    inputs = SubstituteInputs(observed=client_activations(client, obs_in).cpu().contiguous(),
+                              targets=client_activations(client, tgt_in).cpu().contiguous(),
+                              aux_inputs=aux_in.contiguous(), aux_truth=aux_gt.contiguous(), client=spec)
+    return inputs, tgt_gt
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    return next((p.device for p in module.parameters()), torch.device("cpu"))
+
+
+def run_substitute(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor, tgt_idx: Tensor,
+                   *, mean: tuple, std: tuple, lpips: LpipsScorer | LpipsUnavailable | None,
+                   progress: ProgressFn | None = None) -> AttackResult:
+    """The substitute attack on ``client`` of a run: targets are ``test[tgt_idx]``, aux images ``train[aux_idx]``.
+
+    train: N×3×H×W uint8, test: M×3×H×W uint8 (as :mod:`attacks.job` loads them). Reads ``cfg.attack``'s decoder,
+    epochs, batch, lr, faithful, patience and (with defaults) substitute_steps, substitute_lr, substitute_observed;
+    seed ``cfg.run.seed``. Returns an AttackResult (metrics of the reconstructions against the targets' ground
+    truth; extra: epochs_run, substitute_steps, observed_activations, mmd_curve).
+    """
+    start = time.perf_counter()
+    a = cfg.attack
+    device = _device_of(client)
+    inputs, tgt_gt = observe(client, cfg, train, test, aux_idx, tgt_idx, mean=mean, std=std)
+    out = substitute_attack(inputs, decoder=a.decoder, epochs=a.epochs, batch=a.batch, lr=a.lr,
+                            patience=int(getattr(a, "patience", 0)),
+                            steps=int(getattr(a, "substitute_steps", DEFAULT_STEPS)),
+                            substitute_lr=float(getattr(a, "substitute_lr", DEFAULT_LR)), seed=cfg.run.seed,
+                            faithful=bool(a.faithful), device=device, progress=progress)
+    return AttackResult(reconstructions=out.reconstructions, targets=tgt_gt,
+                        metrics=summarize(out.reconstructions, tgt_gt, lpips=lpips), train_loss=out.train_loss,
+                        val_loss=out.val_loss, best_epoch=out.best_epoch, best_val=out.best_val,
+                        wall_s=time.perf_counter() - start, activation_shape=tuple(inputs.targets.shape[1:]),
+                        extra={"epochs_run": len(out.val_loss), "substitute_steps": out.mmd_curve[-1][0],
+                               "observed_activations": int(inputs.observed.shape[0]),
+                               "mmd_curve": [[step, round(v, 6)] for step, v in out.mmd_curve]})
