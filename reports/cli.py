@@ -23,6 +23,15 @@ def report(
     = None,
     methods: Annotated[Optional[str], typer.Option(help="Comma list of mocosfl, monacosfl (default: both; "
                                                        "--only-render: the sweep's).")] = None,
+    attacks: Annotated[Optional[str], typer.Option(
+        help="Comma list of prior, decoder, hybrid, substitute, whitebox (default: prior,decoder,hybrid; "
+             "--only-render: the sweep's). The privacy axis is the worst case over them.")] = None,
+    vary: Annotated[Optional[list[str]], typer.Option(
+        "--vary", help="Another grid axis: KEY=V1,V2,… for any config key (e.g. defence.noise=0,0.3 or "
+                       "sfl.avg_freq=2,10); repeatable.")] = None,
+    seeds: Annotated[Optional[int], typer.Option(
+        help="Repeat every cell with this many seeds (run.seed, +1, …) and report mean and t-interval "
+             "(default 1; --only-render: the sweep's).")] = None,
     config: ConfigOpt = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
@@ -46,6 +55,15 @@ def report(
         "--max-mb-per-client", help="Limit: MiB one client sends + receives over the run.")] = None,
     min_knn: Annotated[Optional[float], typer.Option("--min-knn", help="Limit: kNN accuracy (%) at least this.")]
     = None,
+    max_hours: Annotated[Optional[float], typer.Option(
+        "--max-hours", help="Limit: modelled hours to train at most this (on --link and the devices).")] = None,
+    link: Annotated[Optional[str], typer.Option(
+        help="Link of every client for the time-to-train column: a profile (lte, 3g, home-broadband, dsl, cable, "
+             "datacenter) or up=10Mbit,down=50Mbit,rtt=40ms (default lte).")] = None,
+    client_device: Annotated[Optional[str], typer.Option(
+        help="Client device: a profile (raspberry-pi-4, jetson-nano, …), local (calibrate here) or FLOP/s "
+             "(default raspberry-pi-4).")] = None,
+    server_device: Annotated[Optional[str], typer.Option(help="Server device (default a100).")] = None,
     lpips_weights: Annotated[Optional[str], typer.Option(help="LPIPS AlexNet weights file for the attack metrics.")]
     = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
@@ -61,8 +79,13 @@ def report(
         raise SflauditError(f"--jobs must be 0 (one per CPU core) or more, got {jobs}")
     base, preset_name = _base_config(config, preset, list(set_ or []), runs, only_render)
     depth_list, method_list = _grid(base, depths, methods, runs, only_render)
-    constraints = Constraints(max_ssim=max_ssim, max_mb_per_client=max_mb_per_client, min_knn=min_knn)
-    cells = plan_cells(base, depth_list, method_list, runs)
+    attack_list, vary_list, seed_count = _axes(attacks, vary, seeds, runs, only_render)
+    constraints = Constraints(max_ssim=max_ssim, max_mb_per_client=max_mb_per_client, min_knn=min_knn,
+                              max_hours=max_hours)
+    from reports.timecols import add_time_columns, time_setting
+
+    timing = time_setting(link, client_device, server_device, threads=base.run.threads)
+    cells = plan_cells(base, depth_list, method_list, runs, attacks=attack_list, vary=vary_list, seeds=seed_count)
     check_configs(cells)
     failed = []
     if only_render:
@@ -76,14 +99,18 @@ def report(
 
         runs.mkdir(parents=True, exist_ok=True)
         with RunLock(runs / SWEEP_LOCK).held(wait=60):
-            write_manifest(runs, base, depth_list, method_list, preset_name)
+            write_manifest(runs, base, depth_list, method_list, preset_name, attacks=attack_list, vary=vary_list,
+                           seeds=seed_count)
         results = run_sweep(cells, executor=executor, jobs=jobs, ray_address=ray_address,
                             cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
                             console=Console(stderr=True), progress=not quiet, lpips_weights=lpips_weights)
         failed = [r for r in results if r.status == "failed"]
     from reports.html import ReportInputs, write_report
 
-    inputs = ReportInputs(rows=collect_rows(cells), config=base, depths=depth_list, methods=method_list,
+    rows = collect_rows(cells)
+    add_time_columns(rows, cells, timing)
+    inputs = ReportInputs(rows=rows, config=base, depths=depth_list, methods=method_list,
+                          attacks=attack_list, vary=vary_list, seeds=seed_count, time_text=timing.text,
                           runs=runs, constraints=constraints, preset=preset_name,
                           config_path=str(config) if config else None, overrides=list(set_ or []),
                           executor=executor)
@@ -128,6 +155,24 @@ def _grid(base, depths: str | None, methods: str | None, runs: Path, only_render
     if methods is not None:
         return depth_list, parse_methods(methods)
     return depth_list, parse_methods(",".join(manifest.methods if manifest is not None else METHODS))
+
+
+def _axes(attacks: str | None, vary: list[str] | None, seeds: int | None, runs: Path, only_render: bool):
+    """Attacks, varied axes and seed count: as given, else the sweep's own (``--only-render``), else the defaults."""
+    from reports.grid import DEFAULT_ATTACKS, parse_attacks, parse_vary
+    from reports.sweep import read_manifest
+
+    manifest = read_manifest(runs) if only_render else None
+    if attacks is not None:
+        attack_list = parse_attacks(attacks)
+    else:
+        attack_list = list(manifest.attacks) if manifest is not None and manifest.attacks else list(DEFAULT_ATTACKS)
+    if vary:
+        vary_list = parse_vary(vary)
+    else:
+        vary_list = [(k, list(v)) for k, v in manifest.vary] if manifest is not None else []
+    seed_count = seeds if seeds is not None else (manifest.seeds if manifest is not None else 1)
+    return attack_list, vary_list, seed_count
 
 
 def _echo_answer(json_path: Path) -> None:

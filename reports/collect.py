@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from sflaudit.artifacts import (AttackRecord, ErrorRecord, Evaluation, MembershipRecord, RunDir, RunProfile,
                                 Summary, Traffic)
 from sflaudit.errors import SflauditError
+from reports.attackcols import attack_columns
+from reports.intervals import bootstrap_mean, wilson_percent
 
 MIB = 1024 ** 2
+BOOTSTRAP_SEED = 126      # the attack-metric intervals' resampling (beside AUX 123, TARGET 124, MEMBER 125)
 ROW_STATUSES: tuple[str, ...] = ("ok", "failed", "missing")
 
 
@@ -37,6 +40,8 @@ class CellLike(Protocol):
     @property
     def attack_id(self) -> str: ...
     @property
+    def attack_ids(self) -> dict[str, str]: ...
+    @property
     def membership_id(self) -> str | None: ...
 
 
@@ -48,6 +53,7 @@ class _Artifacts:
     profile: RunProfile | None
     evaluation: Evaluation | None
     attack: AttackRecord | None
+    attacks: dict[str, AttackRecord | None]
     traffic: Traffic | None
     membership: MembershipRecord | None
     error: ErrorRecord | None
@@ -58,6 +64,7 @@ def _artifacts(cell: CellLike) -> _Artifacts:
     run = RunDir(Path(cell.run_dir))
     reads = {"summary": run.read_summary, "profile": run.read_profile,
              "evaluation": lambda: run.read_eval(cell.eval_id), "attack": lambda: run.read_attack(cell.attack_id),
+             "attacks": lambda: {k: run.read_attack(aid) for k, aid in _attack_ids(cell).items()},
              "traffic": run.read_traffic,
              "membership": lambda: run.read_membership(mid) if (mid := _membership_id(cell)) else None}
     got: dict[str, Any] = {}
@@ -69,6 +76,11 @@ def _artifacts(cell: CellLike) -> _Artifacts:
             got[name] = None
             unreadable = unreadable or str(exc)
     return _Artifacts(**got, error=run.read_error(), unreadable=unreadable)
+
+
+def _attack_ids(cell: CellLike) -> dict[str, str]:
+    ids = getattr(cell, "attack_ids", None)
+    return dict(ids) if ids else {"decoder": cell.attack_id}
 
 
 def _membership_id(cell: CellLike) -> str | None:
@@ -85,13 +97,17 @@ def _num(value: Any) -> float | None:
 def cell_row(cell: CellLike) -> dict[str, Any]:
     """The report row of one cell (whatever of its stages' results its run directory holds)."""
     a = _artifacts(cell)
-    row: dict[str, Any] = {"cell": cell.name, "method": cell.method, "depth": cell.depth,
-                           "run_dir": str(cell.run_dir), "eval_id": cell.eval_id, "attack_id": cell.attack_id,
+    setting = tuple(getattr(cell, "setting", ()))
+    row: dict[str, Any] = {"cell": cell.name, "group": getattr(cell, "group", cell.name), "method": cell.method,
+                           "depth": cell.depth, "setting": {k: v for k, v in setting},
+                           "setting_text": ", ".join(f"{k}={v}" for k, v in setting),
+                           "seed": getattr(cell, "seed", None), "run_dir": str(cell.run_dir),
+                           "eval_id": cell.eval_id, "attack_id": cell.attack_id,
                            "membership_id": _membership_id(cell)}
+    absent = [f"attack {aid}" for kind, aid in _attack_ids(cell).items() if (a.attacks or {}).get(kind) is None]
     missing = [what for what, have in (("training", a.summary), ("profile", a.profile), ("evaluation", a.evaluation),
-                                       (f"attack {cell.attack_id}", a.attack),
                                        ("membership audit", a.membership if _membership_id(cell) else True))
-               if have is None]
+               if have is None] + absent
     if a.error is not None:
         row.update(status="failed", error=a.error.error, error_stage=a.error.stage)
     elif a.unreadable is not None:
@@ -107,14 +123,18 @@ def cell_row(cell: CellLike) -> dict[str, Any]:
                epochs=s.epochs if s else None, steps=s.steps if s else None,
                train_wall_s=_num(s.wall_time_s) if s else None)
     r = a.attack
-    mean = r.mean if r else {}
-    row.update(attack_kind=r.settings.get("kind") if r else None,
-               attack_mse=_num(mean.get("mse")), attack_psnr=_num(mean.get("psnr")),
-               attack_ssim=_num(mean.get("ssim")), attack_ssim_ref=_num(mean.get("ssim_ref")),
-               attack_lpips=_num(mean.get("lpips")), lpips_status=r.lpips.get("status") if r else None,
-               invert_wall_s=_num(r.wall_s) if r else None,
-               grid=str(RunDir(Path(cell.run_dir)).attack_png(cell.attack_id)) if r else None)
+    row.update(attack_kind=r.settings.get("kind") if r else None, lpips_status=r.lpips.get("status") if r else None,
+               invert_wall_s=_num(sum(x.wall_s for x in (a.attacks or {}).values() if x is not None))
+               if any((a.attacks or {}).values()) else None,
+               grid=str(RunDir(Path(cell.run_dir)).attack_png(cell.attack_id)) if r else None,
+               image_size=(r.run or {}).get("image_size") if r else None, attack_ids=_attack_ids(cell),
+               grids={k: str(RunDir(Path(cell.run_dir)).attack_png(aid)) for k, aid in _attack_ids(cell).items()
+                      if (a.attacks or {}).get(k) is not None})
+    row.update(attack_columns(a.attacks or {}, interval=_bootstrap))
+    row.update(_accuracy_intervals(row, a.evaluation))
     row.update(_membership_columns(a.membership))
+    row.update(hours=None, hours_compute=None, hours_transfer=None, hours_latency=None,
+               time_bottleneck=None)          # reports.timecols fills these in (they need the report's link)
     row.update(_profile_columns(a.profile))
     t, analytic = a.traffic, (a.profile.analytic_traffic if a.profile else None)
     row.update(measured_up=t.total.get("up") if t else None, measured_down=t.total.get("down") if t else None,
@@ -134,6 +154,23 @@ def _membership_columns(m: MembershipRecord | None) -> dict[str, Any]:
                     f"{prefix}_tpr_1fpr": _num(got.get("tpr_at_1fpr"))})
     out["mia_wall_s"] = _num(m.wall_s) if m else None
     return out
+
+
+def _accuracy_intervals(row: dict[str, Any], e: Evaluation | None) -> dict[str, Any]:
+    """95 % Wilson intervals of the kNN and linear-probe accuracies on the evaluation's test-set size."""
+    n = getattr(e, "test_images", None) if e is not None else None
+    out: dict[str, Any] = {"test_images": n}
+    for key in ("knn_best", "probe_best"):
+        value = row.get(key)
+        low, high = wilson_percent(value, n) if n and value is not None else (None, None)
+        out[f"{key}_low"], out[f"{key}_high"] = low, high
+    return out
+
+
+def _bootstrap(values: list[float]) -> tuple[float | None, float | None]:
+    """95 % bootstrap interval of the mean of per-image attack metrics (seeded: the same page every render)."""
+    low, high = bootstrap_mean(values, seed=BOOTSTRAP_SEED)
+    return _num(low), _num(high)
 
 
 _PROFILE_COLUMNS: tuple[str, ...] = ("client_params", "client_flops", "server_flops", "step_up", "step_down",
@@ -158,6 +195,7 @@ class _Blank:
     name: str = "blank"
     eval_id: str = "none"
     attack_id: str = "none"
+    attack_ids: dict = field(default_factory=dict)
     membership_id: str | None = "none"
 
 

@@ -20,10 +20,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from reports.collect import MIB, complete_row
+from reports.gridimages import grids
+from reports.plotkit import series_key, series_label, series_names
+from reports.seeds import group_rows
+from reports.threats import membership_text, threat_models
 from reports.tradeoffs import METHOD_LABELS, Constraints, annotate
-from sflaudit.artifacts import RunDir
 from sflaudit.config import Config, config_to_toml
-from sflaudit.errors import SflauditError
 from sflaudit.runs import atomic_write_text
 
 REPORT_FORMAT = "sflaudit-report/1"
@@ -44,6 +46,10 @@ class ReportInputs:
     config_path: str | None = None
     overrides: list[str] = field(default_factory=list)
     executor: str = "local"
+    attacks: list[str] = field(default_factory=lambda: ["decoder"])
+    vary: list[tuple[str, list[str]]] = field(default_factory=list)
+    seeds: int = 1
+    time_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,80 +106,21 @@ def _env() -> Environment:
 # ---------------------------------------------------------------------------------------------------- context
 
 
-def _by_depth(rows: Sequence[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, Any]]:
-    """Per depth: the method-independent columns (from any cell with a profile) and each method's row."""
+def _by_depth(rows: Sequence[dict[str, Any]], series: Sequence[str]) -> list[dict[str, Any]]:
+    """Per depth: the setting-independent columns (from any cell with a profile) and each series' row."""
     out = []
     for depth in sorted({r["depth"] for r in rows}):
-        cells = {r["method"]: r for r in rows if r["depth"] == depth}
+        cells = {series_key(r): r for r in rows if r["depth"] == depth}
         shared = next((r for r in cells.values() if r.get("client_params") is not None), next(iter(cells.values())))
-        out.append({"depth": depth, "shared": shared, "cells": [cells.get(m) for m in methods]})
+        out.append({"depth": depth, "shared": shared, "cells": [cells.get(k) for k in series]})
     return out
 
 
-def _grids(rows: Sequence[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, Any]]:
-    out = []
-    for group in _by_depth(rows, methods):
-        images = []
-        for method, row in zip(methods, group["cells"]):
-            png = Path(row["grid"]) if row is not None and row.get("grid") else None
-            uri = data_uri(png.read_bytes()) if png is not None and png.is_file() else None
-            images.append({"method": method, "row": row, "uri": uri})
-        out.append({"depth": group["depth"], "images": images})
-    return out
-
-
-def _attack_text(attack: dict[str, Any]) -> str:
-    kind = attack.get("kind") or "unknown"
-    if kind == "decoder":
-        return (f"decoder inversion: {attack.get('decoder')} decoder trained {attack.get('epochs')} epoch(s) on "
-                f"(image, activation) pairs of the auxiliary set, batch {attack.get('batch')}, lr {attack.get('lr')}")
-    if kind == "whitebox":
-        return (f"white-box optimisation: {attack.get('whitebox_steps')} steps, lr {attack.get('whitebox_lr')}, "
-                f"total-variation weight {attack.get('tv_weight')}")
-    return str(kind)
-
-
-def _threat_model(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """Threat model and attack settings in words, from the first cell's attack record (the same for every cell)."""
-    for row in rows:
-        try:
-            record = RunDir(Path(row["run_dir"])).read_attack(row["attack_id"]) if row.get("attack_id") else None
-        except SflauditError:
-            continue
-        if record is None:
-            continue
-        threat, attack, lpips = record.threat_model, record.settings, record.lpips
-        return {"attacker": threat.get("attacker") or "honest-but-curious server",
-                "holds": "; ".join(str(h) for h in threat.get("holds") or []) or "–",
-                "aux": f"{threat.get('aux_images', '–')} images ({threat.get('aux_source') or 'training split'})",
-                "attack": _attack_text(attack),
-                "id": record.attack_id,
-                "targets": f"{attack.get('targets_used', '–')} test images (fixed, seed {attack.get('target_seed', '–')}); "
-                           f"ground truth {attack.get('ground_truth', 'exact')}",
-                "lpips_ok": lpips.get("status") == "ok",
-                "lpips": lpips.get("status") or "unknown",
-                "lpips_reason": lpips.get("reason")}
-    return None
-
-
-def _membership(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """The membership audit's threat model and settings in words, from the first cell that holds one."""
-    for row in rows:
-        if not row.get("membership_id") or row.get("mia_auc") is None:
-            continue
-        try:
-            record = RunDir(Path(row["run_dir"])).read_membership(row["membership_id"])
-        except SflauditError:
-            continue
-        if record is None:
-            continue
-        source = "test split" if record.nonmember_source == "test" else "training images no client received"
-        return {"id": record.membership_id, "attacker": record.threat_model.get("attacker"),
-                "holds": "; ".join(record.threat_model.get("holds", [])), "views": record.settings.get("views"),
-                "audit": f"{record.settings.get('images')} members drawn evenly from the clients' partitions vs as "
-                         f"many non-members from the {source}; seed {record.settings.get('seed')}; "
-                         f"{record.settings.get('interval')}"}
-    return None
+def _series(rows: Sequence[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, str]]:
+    """The table's column groups: each method, under each --vary setting (in the order the rows give them)."""
+    keys = [k for m in methods for k in series_names([r for r in rows if r["method"] == m])] or list(methods)
+    return [{"key": k, "label": series_label(k), "method": k.partition(" · ")[0],
+             "css": "moco" if k.startswith("mocosfl") else "monaco"} for k in keys]
 
 
 def _steps_per_epoch(rows: Sequence[dict[str, Any]]) -> int | None:
@@ -188,7 +135,12 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
     from reports.plots import PLOTS, all_plots
     from reports.provenance import provenance
 
-    rows, front, rec = annotate([complete_row(r) for r in inputs.rows], inputs.constraints)
+    rows, front, rec = annotate(group_rows([complete_row(r) for r in inputs.rows]), inputs.constraints)
+    for r in rows:
+        r["series"] = series_key(r)
+        r["series_label"] = series_label(r["series"])
+    series = _series(rows, inputs.methods)
+    keys = [s["key"] for s in series]
     figures = all_plots(rows, front, rec.cell)
     cfg = inputs.config
     prov = provenance(cfg, preset=inputs.preset, config_path=inputs.config_path, overrides=inputs.overrides,
@@ -207,8 +159,10 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
         "plots": {key: data_uri(png) for key, png in figures.items()},
         "plot_titles": {"tradeoff": "Privacy–accuracy–bandwidth trade-off",
                         **{k: title for k, (title, _) in PLOTS.items()}},
-        "by_depth": _by_depth(rows, inputs.methods), "grids": _grids(rows, inputs.methods),
-        "threat": _threat_model(rows), "membership": _membership(rows), "provenance": prov,
+        "by_depth": _by_depth(rows, keys), "grids": grids(rows), "series": series,
+        "attacks": list(inputs.attacks), "time_text": inputs.time_text, "vary": [(k, list(v)) for k, v in inputs.vary], "seeds": inputs.seeds,
+        "threats": threat_models(rows, inputs.attacks), "membership": membership_text(rows), "provenance": prov,
+        "lpips_note": next((t for t in threat_models(rows, inputs.attacks)), None),
         "config_text": config_to_toml(cfg),
         "runs": str(inputs.runs), "executor": inputs.executor, "mib": MIB,
         "symmetric": cfg.ssl.symmetric, "wire_dtype": cfg.sfl.wire_dtype,
@@ -222,7 +176,7 @@ def render_html(context: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------------- files
 
-CSV_SKIP = ("run_dir", "grid")
+CSV_SKIP = ("run_dir", "grid", "grids", "attack_ids", "setting", "seed_cells")
 
 
 def rows_csv(rows: Sequence[dict[str, Any]]) -> str:
@@ -246,6 +200,8 @@ def write_report(inputs: ReportInputs, out: Path) -> ReportFiles:
     atomic_write_text(files.csv, rows_csv(context["rows"]))
     doc = {"format": REPORT_FORMAT, "title": context["title"], "provenance": context["provenance"],
            "config": context["config_text"], "depths": context["depths"], "methods": context["methods"],
+           "attacks": context["attacks"], "vary": context["vary"], "seeds": context["seeds"],
+           "cells": [complete_row(r) for r in inputs.rows],
            "constraints": asdict(inputs.constraints), "pareto": context["pareto"],
            "recommendation": asdict(context["recommendation"]), "rows": context["rows"]}
     atomic_write_text(files.json, json.dumps(doc, indent=2, allow_nan=False) + "\n")

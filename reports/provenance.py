@@ -60,8 +60,9 @@ def budget_text(cfg: Config, preset: str | None, steps_per_epoch: int | None = N
     effective = cfg.optim.epochs * max(1, int(1 / cfg.sfl.sampling_ratio))
     steps = f" × {steps_per_epoch} steps" if steps_per_epoch else ""
     a = cfg.attack
-    attack = (f"decoder attack trained {a.epochs} epoch(s) on {a.aux_fraction:g} of the training split"
-              if a.kind == "decoder" else f"white-box attack, {a.whitebox_steps} optimisation steps")
+    attack = (f"attack decoders trained up to {a.epochs} epoch(s) (early stop after {a.patience} without "
+              f"improvement) on {a.aux_fraction:g} of the training split, hybrid refinement up to {a.hybrid_steps} "
+              f"steps, white-box {a.whitebox_steps} steps")
     text = (f"{cfg.optim.epochs} base epochs ({effective} effective{steps}), {cfg.sfl.clients} clients, batch "
             f"{cfg.sfl.batch} per client, sampling ratio {cfg.sfl.sampling_ratio:g}, {cfg.data.fraction:g} of the "
             f"training split; linear probe {cfg.eval.linear_epochs} epoch(s); {attack}, {cfg.attack.targets} "

@@ -1,13 +1,13 @@
-"""The depth × method grid of ``sflaudit report``: plan the cells and run one cell's missing stages.
+"""Run one cell of the ``sflaudit report`` grid (:mod:`reports.grid`): its missing stages, under its lock.
 
-Each cell is its own run directory ``<runs>/<method>-d<depth>``. Its stages are ``train`` (summary.json),
-``profile`` (profile.json), ``eval`` (evals/<eval id>.json) and ``invert`` (attacks/<attack id>/invert.json); a cell
-is complete for a sweep when every stage *with the sweep's settings* is there. :func:`run_cell` runs only the
-missing ones, so a sweep re-run with new attack or evaluation settings trains nothing and adds the new results
-next to the old ones. Training is compared on its identity only (sflaudit.stages): a cell trained with other
-training settings is refused, one trained with other threads or device is reused. One process at a time writes a
-cell (its ``.lock``); a failed stage is recorded in the cell's ``error.json`` and retried by the next sweep.
-Executors live in :mod:`reports.executors`.
+Each cell is its own run directory ``<runs>/<cell name>``. Its stages are ``train`` (summary.json), ``profile``
+(profile.json), ``eval`` (evals/<eval id>.json), ``invert`` (attacks/<attack id>/invert.json for every attack of
+the sweep) and ``membership``; a cell is complete for a sweep when every stage *with the sweep's settings* is there.
+:func:`run_cell` runs only the missing ones, so a sweep re-run with new attack or evaluation settings (or another
+attack) trains nothing and adds the new results next to the old ones. Training is compared on its identity only
+(sflaudit.stages): a cell trained with other training settings is refused, one trained with other threads or device
+is reused. One process at a time writes a cell (its ``.lock``); a failed stage is recorded in the cell's
+``error.json`` and retried by the next sweep. Executors live in :mod:`reports.executors`.
 """
 
 from __future__ import annotations
@@ -15,58 +15,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
 from sflaudit.artifacts import Artifact, ErrorRecord, RunDir, Summary, read_artifact, write_artifact
-from sflaudit.config import Config, apply_dict, config_from_toml, config_to_toml, validate
+from sflaudit.config import Config, config_from_toml, config_to_toml
 from sflaudit.errors import SflauditError, first_line
 from sflaudit.sfl.strategies import strategy_names
-from sflaudit.stages import attack_id, eval_id, identity_differences, membership_id
+from sflaudit.stages import identity_differences
+from reports.grid import DEFAULT_ATTACKS, Cell
+from reports.grid import METHODS, cell_config, parse_attacks, parse_methods, parse_vary, plan_cells  # noqa: F401 (API)
 
-METHODS: tuple[str, ...] = ("mocosfl", "monacosfl")   # the default grid; --methods takes any registered strategy
 STAGES: tuple[str, ...] = ("train", "profile", "eval", "invert", "membership")
 
 StageFn = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One point of the grid: a method at a depth, its run directory and its fully resolved config (TOML)."""
-
-    method: str
-    depth: int
-    run_dir: Path
-    config_text: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.method}-d{self.depth}"
-
-    def config(self) -> Config:
-        """The cell's config, parsed once (the stage ids below and every stage read it)."""
-        return self._parsed
-
-    @cached_property
-    def _parsed(self) -> Config:
-        return config_from_toml(self.config_text, source=f"config of {self.name}")
-
-    @property
-    def eval_id(self) -> str:
-        """Id of the evaluation result this cell's report row reads."""
-        return eval_id(self.config().eval)
-
-    @property
-    def attack_id(self) -> str:
-        """Id of the attack result this cell's report row reads."""
-        return attack_id(self.config().attack)
-
-    @property
-    def membership_id(self) -> str | None:
-        """Id of the membership audit this cell's row reads (None when ``membership.images`` is 0)."""
-        m = self.config().membership
-        return membership_id(m) if m.images > 0 else None
 
 
 @dataclass(frozen=True)
@@ -93,6 +55,8 @@ class SweepManifest(Artifact):
     depths: list[int]
     methods: list[str]
     attacks: list[str] = field(default_factory=list)
+    vary: list[list] = field(default_factory=list)     # [[dotted key, [values as written]], …] in --vary order
+    seeds: int = 1
 
 
 SWEEP_FILE = "sweep.json"
@@ -106,48 +70,24 @@ def write_manifest_file(runs: Path, manifest: SweepManifest) -> None:
     write_artifact(Path(runs) / SWEEP_FILE, manifest)
 
 
-def parse_methods(spec: str) -> list[str]:
-    """``"mocosfl,monacosfl"`` → both, in the order given, without repeats (SflauditError on unknown names)."""
-    out: list[str] = []
-    for item in (s.strip() for s in spec.split(",")):
-        if not item:
-            continue
-        if item not in strategy_names():
-            raise SflauditError(f"unknown method {item!r} in --methods (valid: {', '.join(strategy_names())})")
-        if item not in out:
-            out.append(item)
-    if not out:
-        raise SflauditError(f"--methods is empty (valid: {', '.join(strategy_names())})")
-    return out
-
-
-def cell_config(base: Config, method: str, depth: int) -> Config:
-    """``base`` with ``sfl.method`` and ``model.depth`` replaced (validated: the depth must exist for the arch)."""
-    from sflaudit.models import check_depth
-
-    check_depth(base.model.arch, depth)
-    cfg = apply_dict(base, {"sfl": {"method": method}, "model": {"depth": depth}}, source="report grid")
-    validate(cfg)
-    return cfg
-
-
-def plan_cells(base: Config, depths: Iterable[int], methods: Sequence[str], runs: Path) -> list[Cell]:
-    """Every (depth, method) cell, shallowest depth first; run directories are absolute (Ray workers need that)."""
-    root = Path(runs).expanduser().resolve()
-    return [Cell(m, d, root / f"{m}-d{d}", config_to_toml(cell_config(base, m, d))) for d in depths for m in methods]
-
-
 def missing_stages(cell: Cell) -> list[str]:
     """The stages of ``cell`` whose result for the cell's settings is not in its run directory, in run order."""
     run = RunDir(cell.run_dir)
     try:
-        eid, aid, mid = cell.eval_id, cell.attack_id, cell.membership_id
+        eid, aids, mid = cell.eval_id, cell.attack_ids, cell.membership_id
     except SflauditError:                       # an unreadable config: every stage is missing (and will fail)
         return list(STAGES)
     done = {"train": run.is_complete(), "profile": run.profile_path.is_file(),
-            "eval": run.eval_path(eid).is_file(), "invert": run.attack_json(aid).is_file(),
+            "eval": run.eval_path(eid).is_file(), "invert": not missing_attacks(cell, aids),
             "membership": mid is None or run.membership_path(mid).is_file()}
     return [s for s in STAGES if not done[s]]
+
+
+def missing_attacks(cell: Cell, ids: dict[str, str] | None = None) -> list[str]:
+    """The attack kinds of ``cell`` without a result for the cell's settings, in the sweep's order."""
+    run = RunDir(cell.run_dir)
+    ids = cell.attack_ids if ids is None else ids
+    return [kind for kind, aid in ids.items() if not run.attack_json(aid).is_file()]
 
 
 def cell_complete(cell: Cell) -> bool:
@@ -172,17 +112,26 @@ def check_configs(cells: Iterable[Cell]) -> None:
 
 
 def write_manifest(runs: Path, base: Config, depths: Sequence[int], methods: Sequence[str],
-                   preset: str | None) -> None:
+                   preset: str | None, *, attacks: Sequence[str] = DEFAULT_ATTACKS,
+                   vary: Sequence[tuple[str, Sequence[str]]] = (), seeds: int = 1) -> None:
     """``<runs>/sweep.json``: the latest base config and the grid, so ``--only-render`` rebuilds the same report.
 
-    A later sweep with the same training settings widens the recorded grid (union of depths and methods).
+    A later sweep with the same training settings widens the recorded grid (union of depths, methods, attacks and
+    of the values of an axis varied before; more seeds).
     """
     old = read_manifest(runs)
+    vary = [(k, list(v)) for k, v in vary]
     if old is not None and not identity_differences(config_from_toml(old.config, source="sweep.json"), base):
         depths = sorted(set(depths) | {int(d) for d in old.depths})
         methods = [m for m in strategy_names() if m in set(methods) | set(old.methods)]
+        attacks = list(attacks) + [a for a in old.attacks if a not in attacks]
+        old_vary = {k: list(v) for k, v in old.vary}
+        if [k for k, _ in vary] == list(old_vary):
+            vary = [(k, old_vary[k] + [x for x in v if x not in old_vary[k]]) for k, v in vary]
+        seeds = max(seeds, old.seeds)
     write_manifest_file(runs, SweepManifest(config=config_to_toml(base), preset=preset, depths=list(depths),
-                                            methods=list(methods), attacks=[base.attack.kind]))
+                                            methods=list(methods), attacks=list(attacks),
+                                            vary=[[k, v] for k, v in vary], seeds=seeds))
 
 
 # ---------------------------------------------------------------------------------------------------- stages
@@ -212,11 +161,15 @@ def eval_stage(cfg: Config, run_dir: Path) -> None:
     run_evaluation(RunDir(run_dir).best, cfg.eval, runtime=cfg.run)
 
 
-def invert_stage(cfg: Config, run_dir: Path, *, lpips_weights: str | None = None) -> None:
-    """Attack ``best.pt`` with the cell's attack settings (attacks/<attack id>/invert.json and .png)."""
+def invert_stage(cfg: Config, run_dir: Path, *, kind: str | None = None, lpips_weights: str | None = None) -> None:
+    """Attack ``best.pt`` with the cell's attack settings and ``kind`` (None = the config's) (attacks/<attack
+    id>/invert.json and .png)."""
+    from dataclasses import replace
+
     from attacks.job import run_invert
 
-    run_invert(RunDir(run_dir).best, cfg.attack, runtime=cfg.run, lpips_weights=lpips_weights)
+    settings = cfg.attack if kind is None else replace(cfg.attack, kind=kind)
+    run_invert(RunDir(run_dir).best, settings, runtime=cfg.run, lpips_weights=lpips_weights)
 
 
 def membership_stage(cfg: Config, run_dir: Path) -> None:
@@ -283,7 +236,8 @@ def _run_stages(cell: Cell, run: RunDir, start: float, *, quiet: bool, on_stage:
     try:
         cfg = cell.config()
         for stage in missing:
-            _notify(on_stage, stage)
+            if stage != "invert":                     # each attack is announced as invert:<kind>
+                _notify(on_stage, stage)
             if stage == "train":
                 train_stage(cfg, cell.run_dir, quiet=quiet)
             elif stage == "profile":
@@ -291,7 +245,9 @@ def _run_stages(cell: Cell, run: RunDir, start: float, *, quiet: bool, on_stage:
             elif stage == "eval":
                 eval_stage(cfg, cell.run_dir)
             elif stage == "invert":
-                invert_stage(cfg, cell.run_dir, lpips_weights=lpips_weights)
+                for kind in missing_attacks(cell):
+                    _notify(on_stage, f"invert:{kind}")
+                    invert_stage(cfg, cell.run_dir, kind=kind, lpips_weights=lpips_weights)
             else:
                 membership_stage(cfg, cell.run_dir)
             done.append(stage)

@@ -1,8 +1,7 @@
 """Typed run artifacts: every file of a run directory as a frozen dataclass, and :class:`RunDir`, the only place
 that spells their file names and JSON keys (the schema is in docs/architecture.md). Each JSON document carries
-``"format": "sflaudit-<kind>/<version>"``; a document of another version is refused with one line that says what
-to do. The sweep folder's ``sweep.json`` (reports.sweep.SweepManifest) uses the same :class:`Artifact` base.
-"""
+``"format": "sflaudit-<kind>/<version>"``; another version is refused in one line saying what to do. The sweep's
+``sweep.json`` (reports.sweep.SweepManifest) uses the same :class:`Artifact` base."""
 
 from __future__ import annotations
 
@@ -87,6 +86,7 @@ class Evaluation(Artifact):
     linear_probe_best: float | None
     linear_probe_last: float | None
     wall_s: float
+    test_images: int | None = None      # test-split size the accuracies are measured on (for their intervals)
 
 
 @dataclass(frozen=True)

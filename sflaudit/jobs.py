@@ -173,6 +173,7 @@ def run_evaluation(checkpoint: Path, settings: EvalConfig | None = None, *, runt
                             step=int(ckpt.step), knn=result.get("knn"),
                             linear_probe_best=result.get("linear_probe_best"),
                             linear_probe_last=result.get("linear_probe_last"),
+                            test_images=result.get("test_images"),
                             wall_s=round(time.perf_counter() - start, 3))
     if out is not None:
         from sflaudit.artifacts import write_artifact

@@ -68,17 +68,37 @@ class ProbeResult:
     best: float          # max test accuracy over epochs (the reference's reported value, quirk Q4)
     last: float          # test accuracy after the last epoch (the clean value)
     curve: list[float]   # test accuracy after every epoch
+    n_test: int = 0      # test items each accuracy is measured on (for a Wilson interval)
+
+
+def probe_batches(n: int, batch: int, *, reference_order: bool = False,
+                  generator: torch.Generator | None = None) -> list[Tensor]:
+    """Row indices of one probe epoch's batches: a fresh seeded permutation split into ``batch``-sized chunks.
+
+    ``reference_order`` keeps rows in dataset order (the reference's ``shuffle=False``, protocol §4.2): on a
+    class-sorted dataset every batch then holds one class. ``generator`` None = torch's global generator.
+    Returns:
+        ⌈n / batch⌉ index tensors (the last may be shorter), together a permutation of 0..n−1.
+    """
+    order = torch.arange(n) if reference_order else torch.randperm(n, generator=generator)
+    return list(order.split(batch))
 
 
 def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, num_classes: int, *,
-                 epochs: int = 100, batch: int = 128, generator: torch.Generator | None = None) -> ProbeResult:
+                 epochs: int = 100, batch: int = 128, generator: torch.Generator | None = None,
+                 reference_order: bool = False) -> ProbeResult:
     """Linear classifier on frozen features (protocol §4.2).
 
-    Adam (lr 1e-3, no weight decay), CosineAnnealingLR(T_max = 25) stepped every batch, no augmentation,
-    un-shuffled batches. Features are extracted once, which is exact because the backbone is frozen and in eval mode.
+    Adam (lr 1e-3, no weight decay), CosineAnnealingLR(T_max = 25) stepped every batch, no augmentation. Each
+    epoch draws seeded shuffled batches (``generator`` drives the head's init, then every epoch's permutation), so
+    no figure depends on the row order; ``reference_order=True`` keeps the reference's un-shuffled batches
+    (``shuffle=False``, a §4.2 quirk), for reproducing the reference only. Features are extracted once, which is
+    exact because the backbone is frozen and in eval mode.
 
     Args:
-        train_x: N×F features; train_y: N labels; test_x / test_y likewise.
+        train_x: N×F features; train_y: N labels; test_x / test_y likewise (M rows).
+    Returns:
+        ProbeResult with accuracies in % on the M test rows (``n_test`` = M).
     """
     head = nn.Linear(train_x.shape[1], num_classes)
     if generator is not None:
@@ -91,9 +111,10 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     opt = torch.optim.Adam(head.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=25)
     curve = []
+    n_test = int(test_y.shape[0])
     for _ in range(epochs):
-        for i in range(0, train_x.shape[0], batch):
-            loss = F.cross_entropy(head(train_x[i:i + batch]), train_y[i:i + batch])
+        for idx in probe_batches(train_x.shape[0], batch, reference_order=reference_order, generator=generator):
+            loss = F.cross_entropy(head(train_x[idx]), train_y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -101,5 +122,5 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
         with torch.no_grad():
             curve.append(float((head(test_x).argmax(1) == test_y).float().mean() * 100.0))
     if not curve:
-        return ProbeResult(best=float("nan"), last=float("nan"), curve=[])
-    return ProbeResult(best=max(curve), last=curve[-1], curve=curve)
+        return ProbeResult(best=float("nan"), last=float("nan"), curve=[], n_test=n_test)
+    return ProbeResult(best=max(curve), last=curve[-1], curve=curve, n_test=n_test)

@@ -100,7 +100,7 @@ def evaluate_state(ckpt: Checkpoint, cfg: Config, *, source: str) -> dict[str, f
                 else contextlib.nullcontext())
     bank = bank_indices(int(data.train.shape[0]), cfg.eval.bank_size, cfg.run.seed)
     result = {"knn": knn_monitor(client, server, data, bank, cfg, device=device, memory_format=fmt,
-                                 autocast=autocast)}
+                                 autocast=autocast), "test_images": int(data.test.shape[0])}
     if cfg.eval.linear_epochs > 0:
         result.update(probe_monitor(client, server[0], data, bank, cfg, device=device, memory_format=fmt))
     return result

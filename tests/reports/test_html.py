@@ -57,7 +57,8 @@ def test_report__is_self_contained(smoke_sweep) -> None:
         for key in ("src", "href", "srcset", "poster"):
             value = attrs.get(key)
             if value is not None:
-                assert value.startswith(("data:image/png;base64,", "#")), (tag, key, value[:60])
+                assert value.startswith(("data:image/png;base64,", "data:image/webp;base64,", "#")), \
+                    (tag, key, value[:60])
     assert "@import" not in text and "url(" not in text and "@font-face" not in text
 
 
@@ -67,7 +68,7 @@ def test_report__answer_first_then_every_section(smoke_sweep) -> None:
     ids = [a["id"] for t, a in page.tags if t == "section"]
     assert ids == ["answer", "tradeoff", "plots", "table", "grids", "traffic", "read", "threat", "provenance"]
     plots = sorted(a["data-plot"] for t, a in page.tags if t == "img" and "data-plot" in a)
-    assert plots == ["accuracy", "attack", "bandwidth", "membership", "tradeoff"]
+    assert plots == ["accuracy", "attack", "attacks", "bandwidth", "membership", "time", "tradeoff"]
     grids = sorted(a["data-grid"] for t, a in page.tags if t == "img" and "data-grid" in a)
     assert grids == ["mocosfl-d1", "mocosfl-d2", "monacosfl-d1", "monacosfl-d2"]
     text = smoke_sweep.html.read_text()

@@ -14,7 +14,8 @@ from sflaudit.artifacts import RunDir
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sflaudit[ray]')")
 
 # Columns that legitimately differ between two runs of the same cell: where it ran and how long it took.
-VOLATILE = ("run_dir", "grid", "train_wall_s", "invert_wall_s", "mia_wall_s")
+VOLATILE = ("run_dir", "grid", "grids", "train_wall_s", "invert_wall_s", "mia_wall_s", "attack_prior_wall_s",
+            "attack_decoder_wall_s", "attack_hybrid_wall_s")
 
 
 def stable(rows: list[dict]) -> list[dict]:

@@ -19,7 +19,7 @@ def test_finished_sweep__new_attack_setting_trains_nothing_and_adds_results(smok
     shutil.copytree(smoke_sweep.runs, runs)
     before = _bytes(runs, ("ckpt.pt", "best.pt", "metrics.jsonl", "summary.json"))
     old_ids = {cell.name: RunDir(cell).attack_ids() for cell in runs.glob("*-d*")}
-    assert all(len(ids) == 1 for ids in old_ids.values())
+    assert all(len(ids) == 3 for ids in old_ids.values())                            # prior, decoder, hybrid
     out = tmp_path / "stronger.html"
     result = run_report("--depths", DEPTHS, *TINY, "--set", "attack.epochs=2", "--set", "eval.linear_epochs=2",
                         "--set", "run.threads=1", "--runs", str(runs), "--out", str(out), "--quiet")
@@ -27,12 +27,13 @@ def test_finished_sweep__new_attack_setting_trains_nothing_and_adds_results(smok
     assert _bytes(runs, ("ckpt.pt", "best.pt", "metrics.jsonl", "summary.json")) == before   # no training step
     for cell in runs.glob("*-d*"):
         ids = RunDir(cell).attack_ids()
-        assert len(ids) == 2 and old_ids[cell.name][0] in ids                       # the old result stays
-        assert sorted(p.name for p in (cell / "evals").iterdir()) == ["probe-ep1-b128.json", "probe-ep2-b128.json"]
+        assert len(ids) == 6 and set(old_ids[cell.name]) <= set(ids)                # the old results stay
+        assert sorted(p.name for p in (cell / "evals").iterdir()) == ["probe-ep1-b128-shuffled.json",
+                                                                      "probe-ep2-b128-shuffled.json"]
     doc = json.loads(out.with_suffix(".json").read_text())
-    assert {r["attack_id"] for r in doc["rows"]} == {"decoder-res_normN4C64-aux0.01-ep2-b32-lr0.001-n8-clean"}
-    assert {r["eval_id"] for r in doc["rows"]} == {"probe-ep2-b128"}
+    assert {r["attack_ids"]["decoder"] for r in doc["rows"]} == {"decoder-res_normN4C64-aux0.01-ep2-b32-lr0.001-pat8-n8-clean"}
+    assert {r["eval_id"] for r in doc["rows"]} == {"probe-ep2-b128-shuffled"}
     for r in doc["rows"]:                                                # the page shows the new results
-        record = RunDir(Path(r["run_dir"])).read_attack(r["attack_id"])
-        assert record is not None and r["attack_ssim"] == record.mean["ssim"]
+        record = RunDir(Path(r["run_dir"])).read_attack(r["attack_ids"]["decoder"])
+        assert record is not None and r["attack_decoder_ssim"] == record.mean["ssim"]
         assert record.settings["epochs"] == 2

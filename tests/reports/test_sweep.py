@@ -50,8 +50,11 @@ class FakeStages:
     def eval(self, cfg: Config, run_dir: Path) -> None:
         self._do("eval", RunDir(run_dir).eval_path(eval_id(cfg.eval)))
 
-    def invert(self, cfg: Config, run_dir: Path, *, lpips_weights: str | None = None) -> None:
-        self._do("invert", RunDir(run_dir).attack_json(attack_id(cfg.attack)))
+    def invert(self, cfg: Config, run_dir: Path, *, kind: str | None = None, lpips_weights: str | None = None) -> None:
+        from dataclasses import replace
+
+        settings = cfg.attack if kind is None else replace(cfg.attack, kind=kind)
+        self._do("invert", RunDir(run_dir).attack_json(attack_id(settings)))
 
     def membership(self, cfg: Config, run_dir: Path) -> None:
         self._do("membership", RunDir(run_dir).membership_path(membership_id(cfg.membership)))
@@ -86,7 +89,7 @@ def test_run_cell__runs_train_profile_invert_in_order(monkeypatch, tiny_config: 
     seen: list[str] = []
     result = run_cell(cell, on_stage=seen.append)
     assert (result.status, result.stages_run) == ("ok", ("train", "profile", "eval", "invert", "membership"))
-    assert seen == ["train", "profile", "eval", "invert", "membership"] and cell_complete(cell)
+    assert seen == ["train", "profile", "eval", "invert:decoder", "membership"] and cell_complete(cell)
     assert run_cell(cell).status == "skipped" and len(fake.calls) == 5
 
 

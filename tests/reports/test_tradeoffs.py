@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from reports.tradeoffs import Constraints, annotate, pareto_cells, pareto_indices, recommend
+import pytest
+
+from reports.tradeoffs import (Axis, Constraints, annotate, depth_ranges, dominates, pareto_cells, pareto_indices,
+                               recommend, within_noise)
+from sflaudit.errors import SflauditError
 
 
 def row(cell: str, ssim: float, knn: float, mb: float, *, depth: int = 1, method: str = "mocosfl",
         status: str = "ok") -> dict:
     return {"cell": cell, "depth": depth, "method": method, "status": status, "attack_ssim": ssim, "knn_best": knn,
             "mb_per_client": mb}
+
+
+def noisy(cell: str, ssim: tuple[float, float, float], knn: tuple[float, float, float], mb: float, *,
+          depth: int = 1, method: str = "mocosfl") -> dict:
+    """A row with intervals: ``ssim`` and ``knn`` are (value, low, high)."""
+    return {**row(cell, ssim[0], knn[0], mb, depth=depth, method=method),
+            "attack_ssim_low": ssim[1], "attack_ssim_high": ssim[2], "knn_best_low": knn[1], "knn_best_high": knn[2]}
 
 
 # ------------------------------------------------------------------------------------------------- Pareto front
@@ -101,3 +112,123 @@ def test_annotate__flags_rows() -> None:
                                                                              (False, False, False)]
 
 
+
+
+# ------------------------------------------------------------------------------------------ noise-aware dominance
+
+
+def test_dominates__overlapping_intervals_never_dominate() -> None:
+    a = [Axis(0.40, 0.35, 0.45), Axis(-50.0, -52.0, -48.0), Axis(10.0, 10.0, 10.0)]
+    b = [Axis(0.42, 0.37, 0.47), Axis(-49.0, -51.0, -47.0), Axis(10.0, 10.0, 10.0)]   # a better on values only
+    assert not dominates(a, b) and not dominates(b, a)
+
+
+def test_dominates__separated_interval_and_no_worse_elsewhere_dominates() -> None:
+    a = [Axis(0.32, 0.30, 0.34), Axis(-50.0, -52.0, -48.0), Axis(10.0, 10.0, 10.0)]
+    b = [Axis(0.42, 0.40, 0.44), Axis(-49.0, -51.0, -47.0), Axis(10.0, 10.0, 10.0)]
+    assert dominates(a, b) and not dominates(b, a)
+
+
+def test_dominates__separated_but_worse_on_another_value_does_not_dominate() -> None:
+    a = [Axis(0.32, 0.30, 0.34), Axis(-49.0, -51.0, -47.0)]      # clearly less leaky, kNN 49 vs 50 within noise
+    b = [Axis(0.42, 0.40, 0.44), Axis(-50.0, -52.0, -48.0)]
+    assert not dominates(a, b) and not dominates(b, a)
+
+
+def test_dominates__touching_intervals_are_a_tie() -> None:
+    assert not dominates([Axis(0.3, 0.2, 0.4)], [Axis(0.5, 0.4, 0.6)])
+    assert dominates([Axis(0.3, 0.2, 0.4)], [Axis(0.5, 0.41, 0.6)])
+
+
+def test_pareto_cells__a_tie_within_the_intervals_keeps_both_cells() -> None:
+    a = noisy("a", (0.40, 0.35, 0.45), (50.0, 48.0, 52.0), 10)
+    b = noisy("b", (0.42, 0.37, 0.47), (49.0, 47.0, 51.0), 10)
+    assert pareto_cells([a, b]) == ["a", "b"]
+    assert pareto_cells([row("a", 0.40, 50.0, 10), row("b", 0.42, 49.0, 10)]) == ["a"]   # exact values: a wins
+
+
+def test_pareto_cells__exact_bandwidth_separates_cells_tied_on_the_rest() -> None:
+    a = noisy("cheap", (0.40, 0.35, 0.45), (50.0, 48.0, 52.0), 5)
+    b = noisy("dear", (0.42, 0.37, 0.47), (49.0, 47.0, 51.0), 10)
+    assert pareto_cells([a, b]) == ["cheap"]
+
+
+def test_pareto_cells__missing_or_nan_bounds_mean_an_exact_value() -> None:
+    a = {**row("a", 0.40, 50.0, 10), "attack_ssim_low": None, "attack_ssim_high": 0.45,
+         "knn_best_low": float("nan"), "knn_best_high": float("nan")}
+    assert pareto_cells([a, row("b", 0.42, 49.0, 10)]) == ["a"]
+
+
+def test_pareto_cells__inverted_interval_is_an_error() -> None:
+    with pytest.raises(SflauditError, match="knn_best_low 52 is above knn_best_high 48"):
+        pareto_cells([noisy("a", (0.4, 0.3, 0.5), (50, 52, 48), 1)])
+
+
+def test_within_noise__needs_overlap_on_both_knn_and_ssim() -> None:
+    a = noisy("a", (0.40, 0.38, 0.42), (50.0, 48.0, 52.0), 1)
+    assert within_noise(a, noisy("b", (0.41, 0.39, 0.43), (51.0, 49.0, 53.0), 9))
+    assert not within_noise(a, noisy("c", (0.41, 0.43, 0.45), (51.0, 49.0, 53.0), 1))
+
+
+def test_depth_ranges__compresses_runs_of_three_or_more() -> None:
+    assert depth_ranges([9, 1, 2, 5, 6, 7]) == "1, 2, 5–7, 9"
+    assert depth_ranges([11, 12, 13, 14, 15]) == "11–15"
+
+
+# ---------------------------------------------------------------------------------------- recommendation and ties
+
+
+def _tied_sweep() -> list[dict]:
+    """MocoSFL depths 11–15 within noise of each other (kNN ± 2, SSIM ± 0.03), dearer and more accurate with depth;
+    depth 3 cheap but leaky, depth 17 private but dear (both clear of the noise)."""
+    cells = [noisy("d3", (0.70, 0.68, 0.72), (40.0, 38.0, 42.0), 0.5, depth=3)]
+    for i, depth in enumerate(range(11, 16)):
+        ssim, knn = 0.41 - 0.005 * i, 49.0 + 0.5 * i
+        cells.append(noisy(f"d{depth}", (ssim, ssim - 0.03, ssim + 0.03), (knn, knn - 2, knn + 2), 1.0 + 0.5 * i,
+                           depth=depth))
+    cells.append(noisy("d17", (0.30, 0.28, 0.32), (55.0, 53.0, 57.0), 20.0, depth=17))
+    return cells
+
+
+def test_recommend__picks_the_cheapest_of_the_cells_tied_with_the_closest_and_says_so() -> None:
+    # scaled distances to the ideal: d15 0.372 is closest (d13 0.424, d11 0.486); d11–d15 all overlap it
+    rec = recommend(_tied_sweep())
+    assert (rec.cell, rec.closest) == ("d11", "d15")
+    assert rec.tied == ("d11", "d12", "d13", "d14", "d15")
+    assert rec.tie_note == ("depths 11–15 are within noise of each other on kNN and SSIM; "
+                            "the pick is the cheapest of them")
+    assert rec.reason == ("No limits given; of the 7 Pareto-optimal cell(s) it cannot be told apart from depth 15 "
+                          "with MocoSFL, the cell closest to the ideal of no leakage, the best kNN and the least "
+                          "traffic (the pick: kNN 49.0% [47.0–51.0%], attack SSIM 0.410 [0.380–0.440], 1.00 MiB "
+                          "per client per run); depths 11–15 are within noise of each other on kNN and SSIM; "
+                          "the pick is the cheapest of them")
+
+
+def test_recommend__without_intervals_the_closest_cell_wins_and_no_tie_is_claimed() -> None:
+    exact = [{k: v for k, v in r.items() if not k.endswith(("_low", "_high"))} for r in _tied_sweep()]
+    rec = recommend(exact)
+    assert (rec.cell, rec.closest, rec.tied, rec.tie_note) == ("d15", "d15", (), "")
+    assert rec.reason.endswith("least traffic (kNN 51.0%, attack SSIM 0.390, 3.00 MiB per client per run)")
+
+
+def test_recommend__a_tie_across_methods_names_them_and_the_closest_cell() -> None:
+    # closest: MocoSFL d12 (distance 0.97 vs 1.0 and 1.0); MocoSFL d11 and MonAcoSFL d12 overlap it, not each other
+    rows = [noisy("m11", (0.40, 0.38, 0.42), (48.0, 46.0, 50.0), 1.0, depth=11),
+            noisy("m12", (0.40, 0.38, 0.42), (50.0, 48.0, 52.0), 1.5, depth=12),
+            noisy("n12", (0.40, 0.38, 0.42), (52.0, 50.5, 53.5), 1.6, depth=12, method="monacosfl")]
+    rec = recommend(rows)
+    assert (rec.cell, rec.closest, rec.tied) == ("m11", "m12", ("m11", "m12", "n12"))
+    assert rec.tie_note == ("depths 11, 12 with MocoSFL and depth 12 with MonAcoSFL are within noise of depth 12 "
+                            "with MocoSFL on kNN and SSIM; the pick is the cheapest of them")
+
+
+def test_recommend__tied_cells_must_also_meet_the_limits() -> None:
+    rec = recommend(_tied_sweep(), Constraints(min_knn=50.0))          # d11, d12 break the kNN limit
+    assert (rec.cell, rec.tied) == ("d13", ("d13", "d14", "d15"))
+    assert rec.tie_note.startswith("depths 13–15 are within noise of each other")
+
+
+def test_annotate__flags_the_tied_rows() -> None:
+    out, _, rec = annotate(_tied_sweep())
+    assert [r["cell"] for r in out if r["tied"]] == list(rec.tied)
+    assert [r["cell"] for r in out if r["recommended"]] == ["d11"]

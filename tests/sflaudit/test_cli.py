@@ -42,7 +42,7 @@ def test_train__writes_the_run_directory(smoke_run: Path) -> None:
     assert summary.steps == summary.schedule.steps_per_epoch * summary.schedule.epochs
     state = read_checkpoint(smoke_run / "ckpt.pt")
     assert len(state.clients_online) == 2 and len(state.clients_momentum) == 2
-    evaluation = RunDir(smoke_run).read_eval("probe-ep2-b128")                 # the eval stage ran after training
+    evaluation = RunDir(smoke_run).read_eval("probe-ep2-b128-shuffled")                 # the eval stage ran after training
     assert evaluation is not None and 0.0 <= evaluation.linear_probe_best <= 100.0
 
 
@@ -69,7 +69,7 @@ def test_train__finished_run_with_new_runtime_and_eval_settings_trains_nothing(s
                    str(smoke_run), "--quiet")
     assert res.returncode == 0, res.stderr
     assert {n: (smoke_run / n).read_bytes() for n in files} == before
-    assert (smoke_run / "evals" / "probe-ep1-b128.json").is_file()            # only the new evaluation ran
+    assert (smoke_run / "evals" / "probe-ep1-b128-shuffled.json").is_file()            # only the new evaluation ran
 
 
 def test_eval__checkpoint_on_demand(smoke_run: Path, tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_eval__checkpoint_on_demand(smoke_run: Path, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     doc = json.loads((tmp_path / "eval.json").read_text())
     summary = json.loads((smoke_run / "summary.json").read_text())
-    assert doc["format"] == "sflaudit-eval/1" and doc["eval_id"] == "probe-ep1-b128"
+    assert doc["format"] == "sflaudit-eval/1" and doc["eval_id"] == "probe-ep1-b128-shuffled"
     assert doc["knn"] == pytest.approx(summary["knn_best"], abs=1e-9)   # best.pt holds the best-kNN weights
     assert 0.0 <= doc["linear_probe_best"] <= 100.0
 
