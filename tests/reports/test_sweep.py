@@ -218,3 +218,23 @@ def test_smoke_sweep__a_second_sweep_redoes_nothing(monkeypatch, smoke_sweep, tm
     results = run_sweep(cells, progress=False)
     assert [r.status for r in results] == ["skipped"] * 4 and fake.calls == []
     assert {p: p.stat().st_mtime_ns for c in cells for p in c.run_dir.iterdir()} == stamps
+
+
+def test_run_sweep__a_vary_axis_widened_by_one_value_trains_only_the_new_cells(monkeypatch, tiny_config: Config,
+                                                                              tmp_path: Path) -> None:
+    from reports.grid import parse_vary
+
+    fake = FakeStages(monkeypatch)
+    first = plan_cells(tiny_config, [1], ["mocosfl", "monacosfl"], tmp_path, vary=parse_vary(["sfl.avg_freq=1"]),
+                       attacks=("prior", "decoder"))
+    assert [r.status for r in run_sweep(first, progress=False)] == ["ok", "ok"]
+    fake.calls.clear()
+    wider = plan_cells(tiny_config, [1], ["mocosfl", "monacosfl"], tmp_path,
+                       vary=parse_vary(["sfl.avg_freq=1,2"]), attacks=("prior", "decoder"))
+    results = run_sweep(wider, progress=False)
+    assert [(r.name, r.status) for r in results] == [
+        ("mocosfl-d1-sfl.avg_freq=1", "skipped"), ("monacosfl-d1-sfl.avg_freq=1", "skipped"),
+        ("mocosfl-d1-sfl.avg_freq=2", "ok"), ("monacosfl-d1-sfl.avg_freq=2", "ok")]
+    trained = sorted(cell for cell, stage in fake.calls if stage == "train")
+    assert trained == ["mocosfl-d1-sfl.avg_freq=2", "monacosfl-d1-sfl.avg_freq=2"]
+    assert sum(1 for _, stage in fake.calls if stage == "invert") == 4          # two attacks on each new cell
