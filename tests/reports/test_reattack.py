@@ -21,13 +21,14 @@ def test_finished_sweep__new_attack_setting_trains_nothing_and_adds_results(smok
     old_ids = {cell.name: RunDir(cell).attack_ids() for cell in runs.glob("*-d*")}
     assert all(len(ids) == 3 for ids in old_ids.values())                            # prior, decoder, hybrid
     out = tmp_path / "stronger.html"
-    result = run_report("--depths", DEPTHS, *TINY, "--set", "attack.epochs=2", "--set", "eval.linear_epochs=2",
+    result = run_report("--depths", DEPTHS, "--attacks", "decoder", *TINY, "--set", "attack.epochs=2",
+                        "--set", "eval.linear_epochs=2",
                         "--set", "run.threads=1", "--runs", str(runs), "--out", str(out), "--quiet")
     assert result.exit_code == 0, (result.output, result.exception)
     assert _bytes(runs, ("ckpt.pt", "best.pt", "metrics.jsonl", "summary.json")) == before   # no training step
     for cell in runs.glob("*-d*"):
         ids = RunDir(cell).attack_ids()
-        assert len(ids) == 6 and set(old_ids[cell.name]) <= set(ids)                # the old results stay
+        assert len(ids) == 4 and set(old_ids[cell.name]) <= set(ids)                # the old results stay
         assert sorted(p.name for p in (cell / "evals").iterdir()) == ["probe-ep1-b128-shuffled.json",
                                                                       "probe-ep2-b128-shuffled.json"]
     doc = json.loads(out.with_suffix(".json").read_text())
