@@ -22,14 +22,12 @@ import torch
 from torch import Tensor, nn
 
 from attacks.inversion import (
-    Q7_TARGET_STD,
     AttackResult,
     ProgressFn,
-    check_images,
+    attack_pairs,
     client_activations,
     decode,
     fit_decoder,
-    prepare_pairs,
 )
 from attacks.metrics import LpipsScorer, LpipsUnavailable, ssim_reference, summarize
 from attacks.whitebox import activation_mse, optimize_images
@@ -109,11 +107,8 @@ def hybrid_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, 
         means and the wall times.
     """
     start = time.perf_counter()
-    check_images(aux=aux_images, target=target_images)
-    if faithful and target_std is None:
-        target_std = Q7_TARGET_STD
-    aux_in, aux_gt = prepare_pairs(aux_images, mean, std, faithful=faithful)
-    tgt_in, tgt_gt = prepare_pairs(target_images, mean, std, faithful=faithful, input_std=target_std)
+    aux_in, aux_gt, tgt_in, tgt_gt = attack_pairs(aux_images, target_images, mean, std, faithful=faithful,
+                                                  target_std=target_std)
     aux_acts, h = client_activations(client, aux_in), client_activations(client, tgt_in)
     fit = fit_decoder(aux_acts, aux_gt.to(aux_acts.device), decoder=decoder, epochs=epochs, batch=batch, lr=lr,
                       seed=seed, faithful=faithful, patience=patience, progress=progress)

@@ -259,6 +259,18 @@ def check_images(**named: Tensor) -> None:
             raise SflauditError(f"{name} images must be uint8 N×3×H×W, got {imgs.dtype} {tuple(imgs.shape)}")
 
 
+def attack_pairs(aux_images: Tensor, target_images: Tensor, mean: Sequence[float], std: Sequence[float], *,
+                 faithful: bool, target_std: Sequence[float] | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(aux inputs, aux ground truth, target inputs, target ground truth) of the decoder-trained attacks, from
+    Na / Nt×3×H×W uint8 images (faithful: targets normalised with :data:`Q7_TARGET_STD` unless given)."""
+    check_images(aux=aux_images, target=target_images)
+    if faithful and target_std is None:
+        target_std = Q7_TARGET_STD
+    aux_in, aux_gt = prepare_pairs(aux_images, mean, std, faithful=faithful)
+    tgt_in, tgt_gt = prepare_pairs(target_images, mean, std, faithful=faithful, input_std=target_std)
+    return aux_in, aux_gt, tgt_in, tgt_gt
+
+
 def decoder_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, *, mean: Sequence[float],
                    std: Sequence[float], decoder: str = "res_normN4C64", epochs: int = 50, batch: int = 32,
                    lr: float = 1e-3, seed: int, faithful: bool = False, patience: int = 0,
@@ -282,11 +294,8 @@ def decoder_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor,
         stopped_early).
     """
     start = time.perf_counter()
-    check_images(aux=aux_images, target=target_images)
-    if faithful and target_std is None:
-        target_std = Q7_TARGET_STD
-    aux_in, aux_gt = prepare_pairs(aux_images, mean, std, faithful=faithful)
-    tgt_in, tgt_gt = prepare_pairs(target_images, mean, std, faithful=faithful, input_std=target_std)
+    aux_in, aux_gt, tgt_in, tgt_gt = attack_pairs(aux_images, target_images, mean, std, faithful=faithful,
+                                                  target_std=target_std)
     device = _device_of(client)
     aux_acts = client_activations(client, aux_in)
     tgt_acts = client_activations(client, tgt_in)
