@@ -141,6 +141,7 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
         r["series_label"] = series_label(r["series"])
     series = _series(rows, inputs.methods)
     keys = [s["key"] for s in series]
+    threats = threat_models(rows, inputs.attacks)        # reads one attack record per kind
     figures = all_plots(rows, front, rec.cell)
     cfg = inputs.config
     prov = provenance(cfg, preset=inputs.preset, config_path=inputs.config_path, overrides=inputs.overrides,
@@ -161,8 +162,8 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
                         **{k: title for k, (title, _) in PLOTS.items()}},
         "by_depth": _by_depth(rows, keys), "grids": grids(rows), "series": series,
         "attacks": list(inputs.attacks), "time_text": inputs.time_text, "vary": [(k, list(v)) for k, v in inputs.vary], "seeds": inputs.seeds,
-        "threats": threat_models(rows, inputs.attacks), "membership": membership_text(rows), "provenance": prov,
-        "lpips_note": next((t for t in threat_models(rows, inputs.attacks)), None),
+        "threats": threats, "membership": membership_text(rows), "provenance": prov,
+        "lpips_note": threats[0] if threats else None,
         "config_text": config_to_toml(cfg),
         "runs": str(inputs.runs), "executor": inputs.executor, "mib": MIB,
         "symmetric": cfg.ssl.symmetric, "wire_dtype": cfg.sfl.wire_dtype,
