@@ -235,6 +235,13 @@ def tie_note(tied: Sequence[dict[str, Any]], closest: dict[str, Any]) -> str:
     return f"{_cells_phrase(tied)} are within noise of {of} on kNN and SSIM; the pick is the cheapest of them"
 
 
+def _clear_note(closest: dict[str, Any], n: int) -> str:
+    """"; no other Pareto-optimal cell is within noise of it …" when the pick has intervals and rivals; else ""
+    (without intervals nothing can be said about noise)."""
+    has_intervals = any(len(set(_bounds(closest, key))) > 1 for key in ("knn_best", "attack_ssim"))
+    return "; no other Pareto-optimal cell is within noise of it on kNN and SSIM" if has_intervals and n > 1 else ""
+
+
 def _figures(row: dict[str, Any]) -> str:
     """"kNN 47.1% [45.9–48.3%], attack SSIM 0.412 [0.398–0.427], 1.20 MiB per client per run" (intervals if any)."""
     knn_lo, knn_hi = _bounds(row, "knn_best")
@@ -276,7 +283,7 @@ def recommend(rows: Sequence[dict[str, Any]], constraints: Constraints = Constra
     core = (f"is closest to {ideal_text} ({_figures(best)})" if best is closest else
             f"cannot be told apart from {_label(closest)}, the cell closest to {ideal_text} "
             f"(the pick: {_figures(best)})")
-    reason = f"{basis} {core}" + (f"; {note}" if note else "")
+    reason = f"{basis} {core}" + (f"; {note}" if note else _clear_note(closest, n))
     return Recommendation(best["cell"], reason, tuple(r["cell"] for r in feasible), closest=closest["cell"],
                           tied=tuple(r["cell"] for r in tied) if note else (), tie_note=note)
 

@@ -232,3 +232,12 @@ def test_annotate__flags_the_tied_rows() -> None:
     out, _, rec = annotate(_tied_sweep())
     assert [r["cell"] for r in out if r["tied"]] == list(rec.tied)
     assert [r["cell"] for r in out if r["recommended"]] == ["d11"]
+
+
+def test_recommend__a_pick_clear_of_every_rival_says_that_no_cell_is_within_noise() -> None:
+    cells = [noisy("d3", (0.70, 0.68, 0.72), (40.0, 38.0, 42.0), 0.5, depth=3),
+             noisy("d15", (0.39, 0.38, 0.40), (51.0, 50.0, 52.0), 3.0, depth=15)]
+    rec = recommend(cells)
+    assert (rec.cell, rec.tied, rec.tie_note) == ("d15", (), "")
+    assert rec.reason.endswith("per client per run); no other Pareto-optimal cell is within noise of it on kNN "
+                               "and SSIM")
