@@ -19,6 +19,7 @@ phase with a download phase, so up and down sharing one queue does not slow eith
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -42,13 +43,20 @@ TBF_BURST_BYTES = 16384      # the credit an idle link gathers: ≈ 33 ms at 4 M
 TBF_LATENCY = "2s"           # queue limit in time: large enough that tbf delays instead of dropping
 
 
+@functools.lru_cache(maxsize=1)
 def can_shape() -> str | None:
-    """None when this process may create a namespace and shape its loopback, else the reason it may not."""
+    """None when this process can create a namespace and shape its loopback (tried once: a container may deny
+    either to root), else the reason it cannot."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return "needs root (ip netns, tc)"
     for tool in ("ip", "tc"):
         if shutil.which(tool) is None:
             return f"needs the {tool!r} command (iproute2)"
+    try:
+        with shaped_namespace(1e9):
+            pass
+    except (SflauditError, OSError, subprocess.SubprocessError) as exc:
+        return f"cannot shape a loopback here ({exc})"
     return None
 
 
