@@ -4,10 +4,12 @@ The harness runs a real ``--transport tcp`` training (one server and N client pr
 fresh network namespace whose loopback is shaped with ``tc qdisc … tbf rate R``. Root only; traffic never leaves the
 namespace's loopback.
 
-What is measured: the wall time of two runs of the same config stopped after ``k1`` and ``k2`` steps; the marginal
-time ``(T(k2) − T(k1)) / (k2 − k1)`` cancels process start-up, joining, the initial state and the tail, and counts
-the syncs the extra steps contain. (The server's own per-step timer is not used: a send returns once the bytes are in
-the kernel's socket buffer, so on a slow link part of each step's download would land in the next step.)
+What is measured: the median of the server's step timers after the first step of one run. A step's timer starts
+when the server orders the step and ends when its gradients are handed to the sockets; the next order follows at
+once, and the clients can only answer it after the previous gradients have arrived and been backpropagated. So in a
+steady run each timer spans one whole cycle (download, backward, forward, upload, server step) even though a send
+returns before its bytes have crossed the link; the median drops the first step (no download before it) and the
+step after a sync (whose download it absorbs). No process start-up or tail is in it.
 
 What is predicted: :func:`profiles.timemodel.run_time` for the same config, with the profile row's analytic bytes
 and, for client and server compute, this machine's speed on this very workload (:func:`workload_flops`: the same
@@ -123,34 +125,36 @@ def _inner(preset: str, steps: int, sets: list[str]) -> dict[str, Any]:
                                   log=lambda _line: None)
         seconds = time.perf_counter() - t0
     stats = result.stats
-    return {"seconds": seconds, "median_step": statistics.median(stats.step_seconds), "steps": len(stats.step_seconds), "syncs": len(stats.sync_seconds),
+    return {"seconds": seconds, "median_step": statistics.median(stats.step_seconds[1:] or stats.step_seconds),
+            "steps": len(stats.step_seconds), "syncs": len(stats.sync_seconds),
             "up": stats.total("up"), "down": stats.total("down")}
+
+
+@functools.lru_cache(maxsize=8)
+def _profiled(sets: tuple[str, ...], preset: str) -> tuple[Any, Any, dict[str, Any]]:
+    """(config, schedule, profile row at its depth) of ``preset`` + ``sets``; counted once per setting."""
+    from profiles.run import config_rows, schedule_for
+    from sflaudit.options import resolve_config
+
+    cfg = resolve_config(None, preset, list(sets))
+    schedule = schedule_for(cfg)
+    if schedule.pool_size != schedule.clients:
+        raise SflauditError("the shaped-link check models a pool of every client (sfl.sampling_ratio = 1)")
+    return cfg, schedule, config_rows(cfg, [cfg.model.depth], schedule, memory=False)[0]
 
 
 def predicted(sets: Sequence[str], steps: int, syncs: int, rate_bps: float, *, preset: str = "smoke",
               flops: float) -> TimeSplit:
-    """The time model's compute / transfer / latency seconds for ``steps`` steps and the first ``syncs`` syncs of ``preset`` + ``sets`` on a
-    loopback of ``rate_bps`` shared by the concurrent clients, every process computing at ``flops`` FLOP/s."""
+    """The time model's compute / transfer / latency seconds for ``steps`` steps and the first ``syncs`` syncs of
+    ``preset`` + ``sets`` on a loopback of ``rate_bps`` shared by the N concurrent clients (R / N each way, no RTT),
+    every process computing at ``flops`` FLOP/s."""
     from profiles.links import Link
-    from profiles.run import config_rows, schedule_for
-    from profiles.timemodel import Node, run_time, step_work
-    from sflaudit.options import resolve_config
-    from sflaudit.sfl.moco import PROJECTOR_DIMS
+    from profiles.timemodel import row_run_time
 
-    cfg = resolve_config(None, preset, list(sets))
-    schedule = schedule_for(cfg)
-    row = config_rows(cfg, [cfg.model.depth], schedule, memory=False)[0]
-    work = step_work(row["client_flops"], row["server_flops"], rows=schedule.rows_per_client, batch=cfg.sfl.batch,
-                     pool_size=schedule.pool_size, up_bytes=row[f"step_up_{cfg.ssl.symmetric}"],
-                     down_bytes=row[f"step_down_{cfg.ssl.symmetric}"], queue=cfg.ssl.K,
-                     key_dim=PROJECTOR_DIMS[cfg.ssl.moco_version][1])
-    # steps share the rate among the pool; syncs download to all N (the model's max over them, at R/N each)
-    share = max(schedule.pool_size, schedule.clients)
-    node = Node(flops, Link(rate_bps / share, rate_bps / share, 0.0))
-    if schedule.pool_size != schedule.clients:
-        raise SflauditError("the shaped-link check models a pool of every client (sfl.sampling_ratio = 1)")
-    return run_time(work, row["weight_bytes"], method=cfg.sfl.method, steps=steps, syncs=syncs,
-                    pool=[node] * schedule.pool_size, server_flops=flops, sfl=cfg.sfl).run
+    cfg, schedule, row = _profiled(tuple(sets), preset)
+    share = schedule.clients
+    link = Link(rate_bps / share, rate_bps / share, 0.0)
+    return row_run_time(row, cfg, schedule, link, flops, flops, cfg.sfl.method, steps=steps, syncs=syncs).run
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,8 @@ class Validation:
     rate_bps: float
     measured: float
     predicted: float
-    steps: tuple[int, int]
-    bytes_per_step: float
+    steps: int
+    bytes_per_step: float          # socket bytes of the whole run (handshake and state included) / steps
 
     @property
     def error(self) -> float:
@@ -169,34 +173,27 @@ class Validation:
         return (self.measured - self.predicted) / self.predicted
 
 
-def validate(rate_bps: float, sets: Sequence[str], steps: tuple[int, int], *, flops: float,
+def validate(rate_bps: float, sets: Sequence[str], steps: int, *, flops: float,
              preset: str = "smoke") -> Validation:
-    """Two timed runs (``steps`` = k1 < k2) in a namespace shaped to ``rate_bps``, against the model."""
-    k1, k2 = steps
+    """One timed run of ``steps`` steps in a namespace shaped to ``rate_bps``, against the model's one step."""
     with shaped_namespace(rate_bps) as ns:
-        short = timed_run(sets, k1, preset=preset, namespace=ns)
-        long = timed_run(sets, k2, preset=preset, namespace=ns)
-    if short.steps != k1 or long.steps != k2:
-        raise SflauditError(f"the runs did {short.steps} and {long.steps} steps, not {k1} and {k2}")
-    measured = (long.seconds - short.seconds) / (k2 - k1)
-    model = (predicted(sets, k2, long.syncs, rate_bps, preset=preset, flops=flops).total
-             - predicted(sets, k1, short.syncs, rate_bps, preset=preset, flops=flops).total) / (k2 - k1)
-    per_step = (long.up + long.down - short.up - short.down) / (k2 - k1)
-    return Validation(rate_bps, measured, model, steps, per_step)
+        run = timed_run(sets, steps, preset=preset, namespace=ns)
+    if run.steps != steps:
+        raise SflauditError(f"the run did {run.steps} steps, not {steps}")
+    model = predicted(sets, 1, 0, rate_bps, preset=preset, flops=flops).total
+    return Validation(rate_bps, run.median_step, model, steps, (run.up + run.down) / steps)
 
 
 def workload_flops(sets: Sequence[str], steps: int, *, preset: str = "smoke") -> float:
     """This machine's effective FLOP/s on this very workload: the model's compute FLOPs of one step divided by the
     server's median step timer of a run of ``steps`` steps on the unshaped loopback (where the transfer is
-    negligible and a send does not outlast its step). Small networks run far below a conv benchmark's speed
+    negligible). Small networks run far below a conv benchmark's speed
     (Python, framework and serialisation overheads per step), so this is the calibration a deployer would make on
     the real client."""
-    run = timed_run(sets, steps, preset=preset)
-    seconds = run.median_step
-    flop = predicted(sets, 1, 0, 1e15, preset=preset, flops=1.0).compute
+    seconds = timed_run(sets, steps, preset=preset).median_step
     if seconds <= 0:
-        raise SflauditError("the unshaped runs took no measurable time per step")
-    return flop / seconds
+        raise SflauditError("the unshaped run took no measurable time per step")
+    return predicted(sets, 1, 0, 1e15, preset=preset, flops=1.0).compute / seconds
 
 
 if __name__ == "__main__":      # the timed child of timed_run: preset, steps, --set values

@@ -185,16 +185,18 @@ def run_time(work: StepWork, weight_bytes: int, *, method: str, steps: int, sync
 
 
 def row_run_time(row: Mapping[str, Any], cfg: Any, schedule: Any, link: Link, client_flops: float,
-                 server_flops: float, method: str) -> RunTime:
+                 server_flops: float, method: str, *, steps: int | None = None, syncs: int | None = None) -> RunTime:
     """:func:`run_time` of one ``sflaudit profile`` row under ``cfg`` and its ``Schedule``, every one of the N
-    clients on the same device (``client_flops``) and ``link``."""
+    clients on the same device (``client_flops``) and ``link``; ``steps``/``syncs`` count only the first ones
+    (default: the whole run)."""
     node = Node(client_flops, link)
     work = step_work(row["client_flops"], row["server_flops"], rows=schedule.rows_per_client, batch=cfg.sfl.batch,
                      pool_size=schedule.pool_size, up_bytes=row[f"step_up_{cfg.ssl.symmetric}"],
                      down_bytes=row[f"step_down_{cfg.ssl.symmetric}"], queue=cfg.ssl.K,
                      key_dim=PROJECTOR_DIMS[cfg.ssl.moco_version][1])
-    return run_time(work, row["weight_bytes"], method=method, steps=schedule.total_steps,
-                    syncs=schedule.total_syncs, pool=[node] * schedule.pool_size,
+    return run_time(work, row["weight_bytes"], method=method,
+                    steps=schedule.total_steps if steps is None else steps,
+                    syncs=schedule.total_syncs if syncs is None else syncs, pool=[node] * schedule.pool_size,
                     idle=[node] * (schedule.clients - schedule.pool_size), server_flops=server_flops, sfl=cfg.sfl)
 
 
