@@ -78,7 +78,9 @@ class DefenceConfig:
     quantize: str = "none"           # none | int8: activations and gradients as int8, one float32 scale per tensor
     topk: float = 0.0                # % of activation values sent per sample (largest |x|, + int32 indices; 0 = off)
     nopeek: float = 0.0              # α of the client's distance-correlation penalty (NoPeek; 0 = off)
-    dp_epsilon: float = 0.0          # reserved: DP-SGD privacy budget on the client (0 = off)
+    dp_epsilon: float = 0.0          # DP-SGD ε per client over the run (Opacus, RDP accountant; 0 = off)
+    dp_delta: float = 1e-5           # DP-SGD δ
+    dp_clip: float = 1.0             # DP-SGD per-image L2 bound C of a client's parameter gradient
     bottleneck: str = "none"         # none | CxSy: client conv to C channels, stride S; server expands back
 
 

@@ -74,6 +74,8 @@ _RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("defence.topk", 0.0, 100.0, True, True),
     ("defence.nopeek", 0.0, None, True, True),
     ("defence.dp_epsilon", 0.0, None, True, True),
+    ("defence.dp_delta", 0.0, 1.0, False, False),
+    ("defence.dp_clip", 0.0, None, False, True),
 )
 
 
@@ -122,9 +124,9 @@ def validate(cfg: Any) -> None:
 
 def _validate_defence(cfg: Any) -> None:
     """The ``[defence]`` cross-field rules (sflaudit/sfl/defences.py): finite values, int8 replaces the wire dtype,
-    and the options no training code applies yet are refused rather than silently ignored."""
+    and DP-SGD (per-image gradients) refuses the batch-level NoPeek penalty."""
     d = cfg.defence
-    for name in ("noise", "topk", "nopeek", "dp_epsilon"):
+    for name in ("noise", "topk", "nopeek", "dp_epsilon", "dp_clip"):
         if not math.isfinite(getattr(d, name)):
             raise SflauditError(f"defence.{name} = {getattr(d, name)!r} must be a finite number")
     if d.quantize == "int8" and cfg.sfl.wire_dtype != "float32":
@@ -133,5 +135,6 @@ def _validate_defence(cfg: Any) -> None:
     from sflaudit.models.cuts import parse_bottleneck  # local, as check_depth above
 
     parse_bottleneck(d.bottleneck)
-    if d.dp_epsilon > 0:
-        raise SflauditError(f"defence.dp_epsilon = {d.dp_epsilon} is reserved (DP-SGD is not implemented; use 0)")
+    if d.dp_epsilon > 0 and d.nopeek > 0:
+        raise SflauditError("defence.dp_epsilon cannot be combined with defence.nopeek (distance correlation is a "
+                            "batch-level penalty: DP-SGD needs a per-image gradient)")

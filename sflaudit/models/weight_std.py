@@ -24,31 +24,42 @@ from torch.autograd.function import once_differentiable
 
 
 class _WeightStandardize(torch.autograd.Function):
+    # forward without ctx + setup_context: the form torch.func (vmap/grad) accepts, which Opacus's per-sample
+    # gradients of a DP-SGD client (sflaudit.sfl.dp) go through; the vmap rule is generated from these ops
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx: Any, weight: Tensor, eps: float) -> Tensor:   # type: ignore[override]
+    def forward(weight: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:   # type: ignore[override]
         w = weight.reshape(weight.shape[0], -1)
         n = w.shape[1]
         centred = w - w.mean(dim=1, keepdim=True)
         sigma = torch.linalg.vector_norm(centred, dim=1, keepdim=True).div_(max(n - 1, 1) ** 0.5)
         inv = (sigma + eps).reciprocal_()
         out = centred.mul_(inv)
+        return out.view(weight.shape), inv, sigma
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, float], output: tuple[Tensor, Tensor, Tensor]) -> None:
+        out, inv, sigma = output
+        ctx.mark_non_differentiable(inv, sigma)
         ctx.save_for_backward(out, inv, sigma)
-        return out.view(weight.shape)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:   # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor, _inv: Tensor, _sigma: Tensor) -> tuple[Tensor, None]:   # type: ignore[override]
         out, inv, sigma = ctx.saved_tensors
-        g = grad.reshape(out.shape)
-        n = out.shape[1]
+        n = inv.shape[0]
+        g = grad.reshape(n, -1)
+        out = out.reshape(n, -1)
+        k = out.shape[1]
         through_sigma = torch.linalg.vecdot(g, out, dim=1).unsqueeze(1)
-        through_sigma = torch.where(sigma > 0, through_sigma / (sigma * max(n - 1, 1)), 0.0)
+        through_sigma = torch.where(sigma > 0, through_sigma / (sigma * max(k - 1, 1)), 0.0)
         gw = torch.addcmul(g.mean(dim=1, keepdim=True).mul_(inv).neg_(), g, inv)   # (g − mean(g)) / s
-        gw.addcmul_(out, through_sigma, value=-1.0)
+        gw = torch.addcmul(gw, out, through_sigma, value=-1.0)     # out of place: vmap has no in-place rule
         return gw.view(grad.shape), None
 
 
 def standardize_weight(weight: Tensor, eps: float) -> Tensor:
     """C_out×C_in/groups×kh×kw weight → the same shape, zero mean and std ≈ 1 (unbiased, ``/(σ + eps)``) per
     output filter. Differentiable once (no double backward)."""
-    return _WeightStandardize.apply(weight, eps)
+    return _WeightStandardize.apply(weight, eps)[0]

@@ -101,10 +101,17 @@ def client_forward(clients: ClientPool, client: int, q_in: Tensor, k_in: Tensor,
 
 
 def client_update(clients: ClientPool, client: int, h_q: Tensor, grad: Tensor, lr: float,
-                  penalty: Tensor | None = None) -> None:
+                  penalty: Tensor | None = None, *, rows_total: int | None = None) -> None:
     """Backpropagate the server's gradient (R×C×H×W, w.r.t. ``h_q``) — plus the client's own ``penalty`` (a scalar
-    on the same graph, e.g. NoPeek's distance correlation) — and take one SGD step at ``lr``."""
-    if penalty is None:
+    on the same graph, e.g. NoPeek's distance correlation) — and take one SGD step at ``lr``.
+
+    With DP-SGD (``clients.dp``) the step is Opacus's clipped, noised one; ``rows_total`` is then required: the
+    number of query rows of the whole pool, over which the server's loss is a mean (:mod:`sflaudit.sfl.dp`)."""
+    if clients.dp is not None:
+        if rows_total is None or penalty is not None:
+            raise ValueError("a DP-SGD client step needs rows_total and takes no penalty")
+        clients.dp[client].backward(h_q, clients.dp[client].per_row_gradient(grad, rows_total).to(h_q.dtype))
+    elif penalty is None:
         h_q.backward(grad.to(h_q.dtype))
     else:
         torch.autograd.backward([h_q, penalty], [grad.to(h_q.dtype), None])

@@ -41,6 +41,16 @@ class ClientPool:
         self.ema = ema
         self._online_params = [[p for p in m.parameters()] for m in self.online]
         self._momentum_params = [[p for p in m.parameters()] for m in self.momentum]
+        self.dp: list[Any] | None = None  # per-client DPClientStep (sflaudit.sfl.dp) once enable_dp is called
+
+    def enable_dp(self, settings: Any, *, seed: int) -> None:
+        """DP-SGD for every client (after :meth:`to`, so the noise is drawn where the weights live): per-row
+        gradient hooks on the online models, each optimizer wrapped by Opacus, client c's noise seeded seed + c."""
+        from sflaudit.sfl.dp import DPClientStep  # local: Opacus is imported only by DP runs
+
+        self.dp = [DPClientStep(m, o, settings, seed=seed + c)
+                   for c, (m, o) in enumerate(zip(self.online, self.optimizers, strict=True))]
+        self.optimizers = [d.optimizer for d in self.dp]
 
     def __len__(self) -> int:
         return len(self.online)
@@ -64,6 +74,7 @@ class ClientPool:
             "momentum": [m.state_dict() for m in self.momentum],
             "optimizers": [o.state_dict() for o in self.optimizers],
             "steps": list(self.steps),
+            **({"dp": [d.state_dict() for d in self.dp]} if self.dp is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any], *, weights_only: bool = False) -> None:
@@ -75,3 +86,6 @@ class ClientPool:
             for o, s in zip(self.optimizers, state["optimizers"], strict=True):
                 o.load_state_dict(s)
             self.steps = [int(s) for s in state["steps"]]
+            if self.dp is not None:
+                for d, s in zip(self.dp, state["dp"], strict=True):
+                    d.load_state_dict(s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -102,10 +102,21 @@ def augment_spec(cfg: Config, data: RunData) -> AugmentSpec:
                        std=tuple(data.dataset.std))
 
 
-def build_split(cfg: Config, input_size: int) -> tuple[SplitModel, torch.nn.Module]:
-    """The split backbone at the configured depth and the MoCo projector (seeded by the caller)."""
+def client_split(cfg: Config, input_size: int) -> SplitModel:
+    """The split backbone of the config: arch, depth, width, bottleneck, and GroupNorm for BatchNorm in the client
+    when DP-SGD is on (:mod:`sflaudit.sfl.dp`) — the one constructor every trainer, attack and monitor uses."""
     split = split_model(cfg.model.arch, cfg.model.depth, width=cfg.model.width, input_size=input_size,
                         bottleneck=cfg.defence.bottleneck)
+    if cfg.defence.dp_epsilon > 0:
+        from sflaudit.sfl.dp import dp_client  # local: Opacus is imported only by DP runs
+
+        split = replace(split, client=dp_client(split.client))
+    return split
+
+
+def build_split(cfg: Config, input_size: int) -> tuple[SplitModel, torch.nn.Module]:
+    """The split backbone at the configured depth and the MoCo projector (seeded by the caller)."""
+    split = client_split(cfg, input_size)
     projector = build_projector(cfg.ssl.moco_version, split.info.feature_dim)
     return split, projector
 
@@ -126,7 +137,7 @@ def load_client0(ckpt: Checkpoint, cfg: Config, *, input_size: int, device: torc
         SflauditError: one line when client 0's weights do not fit the config's client model.
     """
     m = cfg.model
-    split = split_model(m.arch, m.depth, width=m.width, input_size=input_size, bottleneck=cfg.defence.bottleneck)
+    split = client_split(cfg, input_size)
     try:
         split.client.load_state_dict(ckpt.clients_online[0])
     except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:

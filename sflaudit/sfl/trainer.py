@@ -18,6 +18,7 @@ from sflaudit.errors import SflauditError, first_line
 from sflaudit.runs import append_jsonl, atomic_write_text, read_jsonl
 from sflaudit.sfl.checkpoint import read_checkpoint, write_checkpoint
 from sflaudit.sfl.dcor import nopeek_loss
+from sflaudit.sfl.dp import dp_settings
 from sflaudit.sfl.client_step import (autocast_context, client_forward, client_lr, client_update, pool_views,
                                      seeded_setup)
 from sflaudit.sfl.clients import ClientPool, float_state
@@ -62,6 +63,9 @@ class Trainer:
         self.memory_format = torch.channels_last if o.channels_last else torch.preserve_format
         self.clients.to(self.device, self.memory_format)
         self.server.to(self.device, self.memory_format)
+        self.dp = dp_settings(cfg, len(self.data.parts[0]), self.schedule.total_steps)
+        if self.dp is not None:
+            self.clients.enable_dp(self.dp, seed=seed + 4)        # seed + 4: the DP-SGD noise of client c is + c
         self.link = Link(c.wire_dtype, cfg.defence, seed=seed + 2)   # seed + 2: the defence.noise draws
         self.strategy = get_strategy(c.method)
         self.batches = ClientBatches(self.data.parts, c.batch, c.batch_sampling, self.gen)
@@ -102,7 +106,7 @@ class Trainer:
             g = self.link.send_activation(grad[start:start + h_q.shape[0]], direction="down", kind="grad",
                                           client=c)
             start += h_q.shape[0]
-            client_update(self.clients, c, h_q, g, self._client_lr(c), penalty=pen)
+            client_update(self.clients, c, h_q, g, self._client_lr(c), penalty=pen, rows_total=grad.shape[0])
         self.link.end_step()
         return loss, acc
 
@@ -155,6 +159,7 @@ class Trainer:
                 "rng": {"torch": self.gen.get_state(), "numpy": self.np_rng.bit_generator.state,
                         "torch_global": torch.get_rng_state(), "keys": self.key_gen.get_state()},
                 "batches": self.batches.state_dict(), "link": self.link.state_dict(),
+                **({"dp": clients["dp"]} if "dp" in clients else {}),
             }
         return Checkpoint(config=config_to_toml(self.cfg), step=self.step, epoch=self.epoch, batch=self.batch_idx,
                           clients_online=clients["online"], clients_momentum=clients["momentum"],
@@ -180,7 +185,8 @@ class Trainer:
         optim = t.get("optim", {})
         try:
             self.clients.load_state_dict({"online": ckpt.clients_online, "momentum": ckpt.clients_momentum,
-                                          "optimizers": optim.get("clients"), "steps": t.get("client_steps")},
+                                          "optimizers": optim.get("clients"), "steps": t.get("client_steps"),
+                                          "dp": t.get("dp")},
                                          weights_only=weights_only)
             self.server.load_state_dict({"online": ckpt.server_online, "momentum": ckpt.server_momentum,
                                          "queue": ckpt.queue, "queue_ptr": ckpt.queue_ptr,
@@ -214,7 +220,7 @@ class Trainer:
         else:
             run.path.mkdir(parents=True, exist_ok=True)
             run.write_config(config_to_toml(cfg))
-            atomic_write_text(run.metrics, "")
+            atomic_write_text(run.metrics, "" if self.dp is None else json.dumps(self.dp.record()) + "\n")
         self._start(resumed=resumed)
         t0, step0 = time.perf_counter(), self.step
         images = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import math
 from pathlib import Path
 
@@ -151,10 +153,12 @@ def test_server_view__applies_the_wire_dtype_and_keeps_the_callers_dtype() -> No
     (["defence.noise=-0.1"], "defence.noise = -0.1 is out of range"),
     (["defence.noise=nan"], "defence.noise = nan must be a finite number"),
     (["defence.nopeek=-1"], "defence.nopeek = -1.0 is out of range"),
-    (["defence.dp_epsilon=8"], "reserved"),
+    (["defence.dp_epsilon=8", "defence.nopeek=1"], "cannot be combined with defence.nopeek"),
+    (["defence.dp_epsilon=8", "defence.dp_delta=1"], "defence.dp_delta = 1.0 is out of range (0, 1)"),
+    (["defence.dp_epsilon=8", "defence.dp_clip=0"], "defence.dp_clip = 0.0 is out of range (0, inf)"),
 ])
 def test_validation__refuses_bad_defences_with_one_line(overrides: list[str], message: str) -> None:
-    with pytest.raises(SflauditError, match=message.replace("[", r"\[").replace("(", r"\(")):
+    with pytest.raises(SflauditError, match=re.escape(message)):
         load_config(None, "smoke", overrides)
 
 
