@@ -23,7 +23,7 @@ from reports.collect import MIB, complete_row
 from reports.gridimages import grids
 from reports.plotkit import series_key, series_label, series_names
 from reports.seeds import group_rows
-from reports.threats import membership_text, threat_models
+from reports.threats import defence_notes, membership_text, threat_models
 from reports.tradeoffs import METHOD_LABELS, Constraints, annotate
 from sflaudit.config import Config, config_to_toml
 from sflaudit.runs import atomic_write_text
@@ -163,6 +163,7 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
         "by_depth": _by_depth(rows, keys), "grids": grids(rows), "series": series,
         "attacks": list(inputs.attacks), "time_text": inputs.time_text, "vary": [(k, list(v)) for k, v in inputs.vary], "seeds": inputs.seeds,
         "threats": threats, "membership": membership_text(rows), "provenance": prov,
+        "defences": defence_notes(cfg, inputs.vary),
         "lpips_note": threats[0] if threats else None,
         "config_text": config_to_toml(cfg),
         "runs": str(inputs.runs), "executor": inputs.executor, "mib": MIB,

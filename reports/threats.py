@@ -86,3 +86,37 @@ def membership_text(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
                          f"many non-members from the {source}; seed {record.settings.get('seed')}; "
                          f"{record.settings.get('interval')}"}
     return None
+
+
+DEFENCE_TEXT: dict[str, str] = {
+    "noise": "Gaussian noise on every activation the client sends, σ relative to each sample's RMS; every attack and "
+             "the membership audit receive the noised activations.",
+    "quantize": "activations and gradients on the wire as int8 with one float32 scale per tensor; the attacks see "
+                "the dequantised values.",
+    "topk": "only the largest-magnitude share of each sample's activation values is sent (values + int32 indices); "
+            "the attacks see the sparse tensor.",
+    "nopeek": "NoPeek: α·dCor(input, activation) added to the client's loss, so the client learns activations less "
+              "correlated with its images; the wire itself is unchanged.",
+    "bottleneck": "a client-side conv to C channels at stride S (and the server's expansion back): fewer values sent "
+                  "and a different activation for the attacks.",
+    "dp_epsilon": "DP-SGD (Opacus) on the clients' parameter updates: per-image clipped, noised gradients, so the "
+                  "synced weights reveal at most (ε, δ) about any one image of a client over the run. It does "
+                  "NOT privatise the forward activations: every attack on this page receives them "
+                  "exactly as without DP, so these rows show what DP-SGD does to reconstruction and membership "
+                  "leakage — measured, not guaranteed.",
+}
+
+
+def defence_notes(cfg: Any, vary: Sequence[tuple[str, Sequence[str]]]) -> list[dict[str, str]]:
+    """One note per defence the report's cells use (set in the base config or varied): where it acts and what
+    the attacks see. Names carry the values (``dp_epsilon = 8``)."""
+    default = type(cfg.defence)()
+    used: dict[str, list[str]] = {}
+    for name in DEFENCE_TEXT:
+        if getattr(cfg.defence, name) != getattr(default, name):
+            used[name] = [str(getattr(cfg.defence, name))]
+    for key, values in vary:
+        section, _, name = key.partition(".")
+        if section == "defence" and name in DEFENCE_TEXT:
+            used[name] = [v for v in values if v not in ("0", "0.0", "none")] or list(values)
+    return [{"name": name, "values": ", ".join(values), "text": DEFENCE_TEXT[name]} for name, values in used.items()]
