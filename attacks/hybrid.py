@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -90,8 +91,12 @@ def hybrid_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, 
                   step_lr: float = 0.01, tv_weight: float = 0.01, pull: float = 0.1,
                   target_std: Sequence[float] | None = None,
                   lpips: LpipsScorer | LpipsUnavailable | None = None,
-                  progress: ProgressFn | None = None) -> AttackResult:
+                  progress: ProgressFn | None = None,
+                  trained_decoder: tuple[dict[str, Tensor], dict[str, Any]] | None = None) -> AttackResult:
     """Decoder attack, then :func:`refine` of its reconstructions through the client.
+
+    ``trained_decoder``: (weights, training record) of the decoder attack with the same settings on the same client
+    — the decoder this function would train (same seeds, same activations) — used instead of training it again.
 
     The number of refinement steps is the attacker's own choice: it refines the decoded images of its validation
     split (aux images it knows) for ``steps`` steps and keeps the step count k* ∈ 0..steps with the highest SSIM
@@ -111,7 +116,7 @@ def hybrid_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, 
                                                   target_std=target_std)
     aux_acts, h = client_activations(client, aux_in), client_activations(client, tgt_in)
     fit = fit_decoder(aux_acts, aux_gt.to(aux_acts.device), decoder=decoder, epochs=epochs, batch=batch, lr=lr,
-                      seed=seed, faithful=faithful, patience=patience, progress=progress)
+                      seed=seed, faithful=faithful, patience=patience, progress=progress, trained=trained_decoder)
     x_dec = decode(fit.net, h)
     decoder_wall = time.perf_counter() - start
     val_acts = aux_acts[fit.val_idx]
@@ -127,6 +132,7 @@ def hybrid_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, 
     recon = x.cpu().contiguous()
     dec_metrics = summarize(x_dec, tgt_gt)
     extra = {"epochs_run": len(fit.val_loss), "stopped_early": len(fit.val_loss) < epochs,
+             "decoder_reused": trained_decoder is not None,
              "refine_steps": chosen, "refine_val_ssim": curve, "decoder_wall_s": decoder_wall,
              "refine_wall_s": time.perf_counter() - start - decoder_wall,
              "activation_mse_start": float(start_err.mean()), "activation_mse_end": float(err.mean()),

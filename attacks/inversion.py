@@ -23,6 +23,7 @@ import io
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,6 +68,7 @@ class AttackResult:
     wall_s: float = 0.0
     activation_shape: tuple[int, ...] = ()
     extra: dict[str, object] = field(default_factory=dict)
+    decoder_state: dict[str, Tensor] | None = None   # the kept decoder's weights (decoder attack), not recorded
 
 
 def jpeg_roundtrip(x: Tensor, quality: int = JPEG_QUALITY) -> Tensor:
@@ -218,11 +220,14 @@ class DecoderFit:
 
 
 def fit_decoder(acts: Tensor, gt: Tensor, *, decoder: str, epochs: int, batch: int, lr: float, seed: int,
-                faithful: bool, patience: int = 0, progress: ProgressFn | None = None) -> DecoderFit:
+                faithful: bool, patience: int = 0, progress: ProgressFn | None = None,
+                trained: tuple[dict[str, Tensor], dict[str, Any]] | None = None) -> DecoderFit:
     """Split the pairs 90/10, build decoder ``decoder`` for the activation shape (init seeded ``seed``) and train it.
 
     acts: N×C×h×w (h = w), gt: N×3×H×W in [0, 1] on the decoder's device (taken from ``acts``). One generator seeded
-    ``seed`` draws the split (clean protocol) and then the batch order.
+    ``seed`` draws the split (clean protocol) and then the batch order. ``trained`` = (state, training record) of
+    this very fit done before (the decoder attack's, same settings and activations): its weights and curves are
+    taken instead of training again — the same split, since the split is drawn first.
     """
     if epochs < 1 or batch < 1 or lr <= 0 or patience < 0:
         raise SflauditError(f"decoder attack needs epochs ≥ 1, batch ≥ 1, lr > 0, patience ≥ 0 "
@@ -236,6 +241,12 @@ def fit_decoder(acts: Tensor, gt: Tensor, *, decoder: str, epochs: int, batch: i
         torch.manual_seed(seed)
         net = build_decoder(decoder, channels, h, gt.shape[-1])
     net = net.to(acts.device).to(memory_format=torch.channels_last)
+    if trained is not None:
+        state, rec = trained
+        net.load_state_dict(state)
+        net.eval()
+        return DecoderFit(net, train_idx, val_idx, list(rec["train_loss"]), list(rec["val_loss"]),
+                          int(rec["best_epoch"]), float(rec["best_val_loss"]))
     best_state, train_curve, val_curve, best_epoch, best_val = train_decoder(
         net, _cl(acts), _cl(gt), train_idx, val_idx, epochs=epochs, batch=batch, lr=lr, faithful=faithful,
         generator=generator, patience=patience, progress=progress)
@@ -306,4 +317,5 @@ def decoder_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor,
     return AttackResult(reconstructions=recon, targets=tgt_gt, metrics=metrics, train_loss=fit.train_loss,
                         val_loss=fit.val_loss, best_epoch=fit.best_epoch, best_val=fit.best_val,
                         wall_s=time.perf_counter() - start, activation_shape=tuple(aux_acts.shape[1:]),
-                        extra={"epochs_run": len(fit.val_loss), "stopped_early": len(fit.val_loss) < epochs})
+                        extra={"epochs_run": len(fit.val_loss), "stopped_early": len(fit.val_loss) < epochs},
+                        decoder_state=fit.net.state_dict())

@@ -33,6 +33,7 @@ from sflaudit.stages import attack_id, attack_settings
 from sflaudit.data import load_dataset
 from sflaudit.errors import SflauditError
 from sflaudit.sfl.checkpoint import read_checkpoint
+from sflaudit.sfl.client_step import tensors_digest
 from sflaudit.sfl.defences import defended
 from sflaudit.sfl.setup import load_client0, to_nchw
 
@@ -142,8 +143,14 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
         client = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=cfg.run.seed + DEFENCE_SEED)
     aux_idx, tgt_idx = attack_indices(train.shape[0], test.shape[0], a.aux_fraction, a.targets)
     lpips = LpipsScorer.load(lpips_weights)
+    digest = tensors_digest(state.clients_online[0])          # which client a saved decoder was trained on
+    decoder_id = attack_id(replace(a, kind="decoder"))
+    trained = None
+    if a.kind == "hybrid" and (weights := run.read_decoder(decoder_id, client_digest=digest)) is not None \
+            and (done := run.read_attack(decoder_id)) is not None and done.training.get("best_val_loss") is not None:
+        trained = (weights, done.training)       # the same attacker's decoder, trained once
     result = run_attack(a.kind, client, cfg, train, test, aux_idx, tgt_idx, mean=ds.mean, std=ds.std, lpips=lpips,
-                        progress=progress)
+                        progress=progress, trained_decoder=trained)
     details: dict[str, Any] = {"protocol": "faithful" if a.faithful else "clean", "targets_used": int(tgt_idx.numel()),
                                "seed": cfg.run.seed, "aux_seed": AUX_SEED, "target_seed": TARGET_SEED,
                                "target_std": list(Q7_TARGET_STD) if a.faithful else list(ds.std),
@@ -171,5 +178,8 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
         attack_wall_s=result.wall_s,
         wall_s=round(time.perf_counter() - start, 3),
     )
+    if a.kind == "decoder" and result.decoder_state is not None:
+        run.write_decoder(ident, result.decoder_state, client_digest=digest)
     run.write_attack(record, png_bytes(reconstruction_grid(result.targets, result.reconstructions)))
     return record
+

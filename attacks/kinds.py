@@ -95,11 +95,12 @@ def run_decoder(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux
 
 
 def run_hybrid(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor, tgt_idx: Tensor, *,
-               mean: tuple, std: tuple, lpips: Lpips, progress: ProgressFn | None) -> AttackResult:
+               mean: tuple, std: tuple, lpips: Lpips, progress: ProgressFn | None,
+               trained_decoder: tuple[dict[str, Tensor], dict[str, Any]] | None = None) -> AttackResult:
     a = cfg.attack
     return hybrid_attack(client, train[aux_idx], test[tgt_idx], mean=mean, std=std, steps=a.hybrid_steps,
                          step_lr=a.hybrid_lr, tv_weight=a.tv_weight, pull=a.hybrid_pull, lpips=lpips,
-                         progress=progress, **_decoder_kw(cfg))
+                         progress=progress, trained_decoder=trained_decoder, **_decoder_kw(cfg))
 
 
 def run_substitute_kind(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor,
@@ -142,11 +143,14 @@ RUNNERS: dict[str, Callable[..., AttackResult]] = {
 
 def run_attack(kind: str, client: nn.Module | None, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor,
                tgt_idx: Tensor, *, mean: tuple, std: tuple, lpips: Lpips,
-               progress: ProgressFn | None = None) -> AttackResult:
-    """Run attack ``kind`` (``client`` may be None for ``prior``, which never reads it)."""
+               progress: ProgressFn | None = None,
+               trained_decoder: tuple[dict[str, Tensor], dict[str, Any]] | None = None) -> AttackResult:
+    """Run attack ``kind`` (``client`` may be None for ``prior``, which never reads it); ``trained_decoder`` (the
+    decoder attack's weights and training record, same settings and client) spares the hybrid its decoder fit."""
     if kind not in RUNNERS:
         raise SflauditError(f"attack.kind = {kind!r} is not one of {', '.join(KINDS)}")
     if client is None and kind != "prior":
         raise SflauditError(f"the {kind} attack needs the checkpoint's client")
+    extra = {"trained_decoder": trained_decoder} if kind == "hybrid" else {}
     return RUNNERS[kind](client, cfg, train, test, aux_idx, tgt_idx, mean=mean, std=std, lpips=lpips,
-                         progress=progress)
+                         progress=progress, **extra)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,8 +130,13 @@ def client_lr(o: OptimConfig, steps: int, epoch: int, epochs: int) -> float:
 
 def state_digest(module: nn.Module) -> str:
     """SHA-256 (hex) of the module's state tensors' bytes in state_dict order: equal digests ⇔ equal weights."""
+    return tensors_digest(module.state_dict())
+
+
+def tensors_digest(state: Mapping[str, Tensor]) -> str:
+    """SHA-256 (hex) over a state dict's names and tensor bytes, in its order."""
     h = hashlib.sha256()
-    for name, t in module.state_dict().items():
+    for name, t in state.items():
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()

@@ -171,6 +171,35 @@ def test_run_invert__hybrid_records_activation_errors(tmp_path: Path) -> None:
     assert doc.settings["early_stop"] == "after 8 epochs without a better validation loss"
 
 
+def test_run_invert__hybrid_starts_from_the_decoder_attacks_decoder_with_the_same_result(tmp_path: Path) -> None:
+    fast = dict(FAST, epochs=3)
+    for d in ("alone", "after"):
+        (tmp_path / d).mkdir()
+        hand_checkpoint(tmp_path / d / "best.pt")
+    alone = run_invert(tmp_path / "alone" / "best.pt", invert_settings(tmp_path / "alone" / "best.pt", kind="hybrid",
+                       hybrid_steps=3, **fast), lpips_weights=tmp_path / "none.pt")
+    ckpt = tmp_path / "after" / "best.pt"
+    dec = run_invert(ckpt, invert_settings(ckpt, **fast), lpips_weights=tmp_path / "none.pt")
+    assert RunDir(tmp_path / "after").decoder_weights(dec.attack_id).is_file()
+    after = run_invert(ckpt, invert_settings(ckpt, kind="hybrid", hybrid_steps=3, **fast),
+                       lpips_weights=tmp_path / "none.pt")
+    assert after.training["decoder_reused"] and not alone.training["decoder_reused"]
+    assert after.metrics["mse"] == alone.metrics["mse"]                  # the same decoder, not a retrained one
+    assert after.training["val_loss"] == alone.training["val_loss"] == dec.training["val_loss"]
+
+
+def test_run_invert__a_decoder_saved_for_other_client_weights_is_not_used(tmp_path: Path) -> None:
+    ckpt = hand_checkpoint(tmp_path / "best.pt")
+    dec = run_invert(ckpt, invert_settings(ckpt, **FAST), lpips_weights=tmp_path / "none.pt")
+    run = RunDir(tmp_path)
+    assert run.read_decoder(dec.attack_id, client_digest="another client") is None
+    run.decoder_weights(dec.attack_id).write_bytes(b"not safetensors")
+    assert run.read_decoder(dec.attack_id, client_digest="x") is None
+    hyb = run_invert(ckpt, invert_settings(ckpt, kind="hybrid", hybrid_steps=2, **FAST),
+                     lpips_weights=tmp_path / "none.pt")
+    assert not hyb.training["decoder_reused"]
+
+
 def test_run_invert__substitute_is_dispatched_with_the_agreed_signature(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt = hand_checkpoint(tmp_path / "best.pt")
