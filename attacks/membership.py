@@ -31,16 +31,16 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 from sklearn.metrics import roc_curve
-from torch import Tensor, nn
+from torch import Tensor
 
 from sflaudit.artifacts import MembershipRecord, RunDir
 from sflaudit.config import MembershipConfig, RunConfig, config_from_toml, validate
 from sflaudit.data import AugmentSpec, augment
-from sflaudit.errors import SflauditError, first_line
+from sflaudit.errors import SflauditError
 from sflaudit.jobs import with_runtime
 from sflaudit.sfl.checkpoint import read_checkpoint
 from sflaudit.sfl.defences import defended
-from sflaudit.sfl.setup import augment_spec, build_split, load_client0, load_run_data, pick_device
+from sflaudit.sfl.setup import augment_spec, load_client0, load_run_data, load_server, pick_device
 from sflaudit.stages import membership_id
 
 MEMBER_SEED = 125          # fixed draw of the audited images (beside the attacks' AUX_SEED 123, TARGET_SEED 124)
@@ -136,17 +136,6 @@ def audit_sample(parts: list[np.ndarray], nonmember_pool: np.ndarray, images: in
 # ---------------------------------------------------------------------------------------------------- the stage
 
 
-def _server_model(ckpt, cfg, input_size: int, device: torch.device) -> nn.Module:
-    split, projector = build_split(cfg, input_size)
-    server = nn.Sequential(split.server, projector)
-    try:
-        server.load_state_dict(ckpt.server_online)
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise SflauditError(f"incompatible checkpoint: the server's weights do not fit {cfg.model.arch} depth "
-                            f"{cfg.model.depth} ({first_line(exc)})") from None
-    return server.to(device).eval().requires_grad_(False)
-
-
 def run_membership(checkpoint: Path, settings: MembershipConfig | None = None, *, runtime: RunConfig | None = None,
                    out: Path | None = None, reuse: bool = False) -> MembershipRecord:
     """Audit ``checkpoint`` for membership leakage; writes ``membership/<id>.json`` in its run directory (or ``out``)."""
@@ -172,7 +161,8 @@ def run_membership(checkpoint: Path, settings: MembershipConfig | None = None, *
     members, clients, nonmembers = audit_sample(data.parts, pool, m.images, MEMBER_SEED)
     device = pick_device(cfg.run.device)
     size = int(data.train.shape[-1])
-    client, server = load_client0(ckpt, cfg, input_size=size, device=device), _server_model(ckpt, cfg, size, device)
+    client = load_client0(ckpt, cfg, input_size=size, device=device, source=str(checkpoint))
+    server = load_server(ckpt, cfg, input_size=size, device=device, source=str(checkpoint))
     client = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=MEMBER_SEED)  # what the server sees
     embed: Embed = lambda x: server(client(x.to(device)))  # noqa: E731
     spec = augment_spec(cfg, data)

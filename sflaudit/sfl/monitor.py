@@ -17,10 +17,9 @@ from torch import Tensor, nn
 
 from sflaudit.artifacts import Checkpoint
 from sflaudit.config import Config, config_from_toml
-from sflaudit.errors import SflauditError, first_line
 from sflaudit.sfl.evaluate import extract_features, knn_accuracy, linear_probe
 from sflaudit.sfl.checkpoint import read_checkpoint
-from sflaudit.sfl.setup import RunData, build_split, load_client0, load_run_data, pick_device
+from sflaudit.sfl.setup import RunData, load_client0, load_run_data, load_server, pick_device
 
 
 def bank_indices(n_train: int, bank_size: int, seed: int) -> Tensor:
@@ -86,16 +85,10 @@ def evaluate_state(ckpt: Checkpoint, cfg: Config, *, source: str) -> dict[str, f
     data = load_run_data(cfg, np.random.default_rng(cfg.run.seed))
     device = pick_device(cfg.run.device)
     client = load_client0(ckpt, cfg, input_size=int(data.train.shape[-1]), device=device, source=source)
-    split, projector = build_split(cfg, int(data.train.shape[-1]))
-    server = nn.Sequential(split.server, projector)
-    try:
-        server.load_state_dict(ckpt.server_online)
-    except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:
-        raise SflauditError(f"incompatible checkpoint {source}: the server's weights do not fit {cfg.model.arch} "
-                            f"depth {cfg.model.depth} width {cfg.model.width} ({first_line(exc)})") from None
+    server = load_server(ckpt, cfg, input_size=int(data.train.shape[-1]), device=device, source=source)
     fmt = torch.channels_last if cfg.optim.channels_last else torch.preserve_format
     client = client.to(memory_format=fmt)
-    server = server.to(device=device, memory_format=fmt).eval()
+    server = server.to(memory_format=fmt)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.optim.precision == "bf16"
                 else contextlib.nullcontext())
     bank = bank_indices(int(data.train.shape[0]), cfg.eval.bank_size, cfg.run.seed)

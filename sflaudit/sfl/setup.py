@@ -147,6 +147,25 @@ def load_client0(ckpt: Checkpoint, cfg: Config, *, input_size: int, device: torc
     return client.requires_grad_(False)
 
 
+def load_server(ckpt: Checkpoint, cfg: Config, *, input_size: int, device: torch.device | None = None,
+                source: str = "checkpoint") -> torch.nn.Module:
+    """The checkpoint's server online model — backbone then projector, ``Sequential(server, projector)`` — in eval
+    mode, frozen, on ``device`` (None = :func:`pick_device`): what the monitors and the membership audit run.
+
+    Raises:
+        SflauditError: one line when the server's weights do not fit the config.
+    """
+    split, projector = build_split(cfg, input_size)
+    server = torch.nn.Sequential(split.server, projector)
+    try:
+        server.load_state_dict(ckpt.server_online)
+    except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:
+        raise SflauditError(f"incompatible checkpoint {source}: the server's weights do not fit {cfg.model.arch} "
+                            f"depth {cfg.model.depth} width {cfg.model.width} ({first_line(exc)})") from None
+    server = server.to(device if device is not None else pick_device(cfg.run.device)).eval()
+    return server.requires_grad_(False)
+
+
 def key_dim(cfg: Config) -> int:
     return PROJECTOR_DIMS[cfg.ssl.moco_version][1]
 
