@@ -41,7 +41,6 @@ OBSERVED_SEED = 125          # sample of training images whose activations the s
 SUBSTITUTE_SEED_OFFSET = 104_729   # substitute init seed = run seed + this (never the seed the real client had)
 DEFAULT_STEPS = 50           # substitute training steps (attack.substitute_steps); ≤ 2× the decoder on the demo
 DEFAULT_LR = 1e-3            # Adam lr of the substitute and the critic (attack.substitute_lr)
-DEFAULT_OBSERVED = 1024      # received activations kept by the attacker (attack.substitute_observed)
 MMD_WEIGHT = 1.0
 ADV_WEIGHT = 0.1
 EVAL_IMAGES = 128            # images in the fixed sets the MMD curve is measured on
@@ -235,7 +234,7 @@ def observe(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx
     check_images(train=train, test=test)
     a, m = cfg.attack, cfg.model
     faithful = bool(a.faithful)
-    count = int(getattr(a, "substitute_observed", DEFAULT_OBSERVED))
+    count = a.substitute_observed
     obs_idx = observed_indices(train.shape[0], aux_idx, count)
     if obs_idx.numel() < 2:
         raise SflauditError(f"the substitute attack needs at least 2 observed training images outside the aux set, "
@@ -262,7 +261,7 @@ def run_substitute(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, 
     """The substitute attack on ``client`` of a run: targets are ``test[tgt_idx]``, aux images ``train[aux_idx]``.
 
     train: N×3×H×W uint8, test: M×3×H×W uint8 (as :mod:`attacks.job` loads them). Reads ``cfg.attack``'s decoder,
-    epochs, batch, lr, faithful, patience and (with defaults) substitute_steps, substitute_lr, substitute_observed;
+    epochs, batch, lr, faithful, patience, substitute_steps, substitute_lr and substitute_observed;
     seed ``cfg.run.seed``. Returns an AttackResult (metrics of the reconstructions against the targets' ground
     truth; extra: epochs_run, substitute_steps, observed_activations, mmd_curve).
     """
@@ -271,9 +270,8 @@ def run_substitute(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, 
     device = _device_of(client)
     inputs, tgt_gt = observe(client, cfg, train, test, aux_idx, tgt_idx, mean=mean, std=std)
     out = substitute_attack(inputs, decoder=a.decoder, epochs=a.epochs, batch=a.batch, lr=a.lr,
-                            patience=int(getattr(a, "patience", 0)),
-                            steps=int(getattr(a, "substitute_steps", DEFAULT_STEPS)),
-                            substitute_lr=float(getattr(a, "substitute_lr", DEFAULT_LR)), seed=cfg.run.seed,
+                            patience=a.patience, steps=a.substitute_steps, substitute_lr=a.substitute_lr,
+                            seed=cfg.run.seed,
                             faithful=bool(a.faithful), device=device, progress=progress)
     return AttackResult(reconstructions=out.reconstructions, targets=tgt_gt,
                         metrics=summarize(out.reconstructions, tgt_gt, lpips=lpips), train_loss=out.train_loss,
