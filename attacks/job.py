@@ -9,10 +9,12 @@ a smaller target set is a prefix of a larger one). The ``prior`` kind does not e
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -104,7 +106,7 @@ def invert_settings(checkpoint: Path, **overrides: Any) -> AttackConfig:
 
 def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtime: RunConfig | None = None,
                lpips_weights: str | Path | None = None, out: Path | None = None, reuse: bool = False,
-               progress: ProgressFn | None = None) -> AttackRecord:
+               progress: ProgressFn | None = None, share_prior_from: Sequence[Path] = ()) -> AttackRecord:
     """Attack client 0 of ``checkpoint`` with ``settings``; writes ``attacks/<attack id>/invert.json`` + ``.png``.
 
     Args:
@@ -117,6 +119,9 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
         out: run directory to write into (default: the checkpoint's directory).
         reuse: return an existing result of the same setting without attacking again.
         progress: called with a dict per decoder epoch / white-box report.
+        share_prior_from: other run directories (a sweep's other cells) whose prior result may be copied: the prior
+            never reads the client, so a prior of the same settings, seed, dataset and activation shape
+            (:func:`prior_key`) is the same computation; the copy names its source (``threat_model.shared_from``).
     Raises:
         SflauditError: missing/corrupt checkpoint, bad options, or weights that do not fit the config's client.
     """
@@ -142,6 +147,10 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
     if client is not None:       # the activations the attacks see are the ones that crossed the (defended) wire
         client = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=cfg.run.seed + DEFENCE_SEED)
     aux_idx, tgt_idx = attack_indices(train.shape[0], test.shape[0], a.aux_fraction, a.targets)
+    if a.kind == "prior":
+        key = prior_key(cfg, ident, int(train.shape[-1]), ds.mean, ds.std)
+        if (shared := _shared_prior(run, share_prior_from, ident, key, path, state, start)) is not None:
+            return shared
     lpips = LpipsScorer.load(lpips_weights)
     digest = tensors_digest(state.clients_online[0])          # which client a saved decoder was trained on
     decoder_id = attack_id(replace(a, kind="decoder"))
@@ -155,6 +164,8 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
                                "seed": cfg.run.seed, "aux_seed": AUX_SEED, "target_seed": TARGET_SEED,
                                "target_std": list(Q7_TARGET_STD) if a.faithful else list(ds.std),
                                "ground_truth": "jpeg q75" if a.faithful else "exact"}
+    if a.kind == "prior":
+        details["prior_key"] = key
     if a.kind in DECODER_KINDS:
         details["validation"] = "per-batch, train mode" if a.faithful else "per-epoch, eval mode"
         details["early_stop"] = "off (faithful: every epoch)" if a.faithful or not a.patience else \
@@ -183,3 +194,38 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
     run.write_attack(record, png_bytes(reconstruction_grid(result.targets, result.reconstructions)))
     return record
 
+
+
+def prior_key(cfg: Config, ident: str, image_size: int, mean: Sequence[float], std: Sequence[float]) -> str:
+    """What a prior result depends on — its settings (the id), the dataset, normalisation, seed and the activation
+    shape it imitates — as a SHA-256: two cells with the same key compute the same prior."""
+    from attacks.kinds import activation_shape
+
+    what = {"id": ident, "dataset": cfg.data.dataset, "data_dir": cfg.data.data_dir, "seed": cfg.run.seed,
+            "image_size": image_size, "mean": list(mean), "std": list(std),
+            "activation_shape": list(activation_shape(cfg, image_size))}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def _shared_prior(run: RunDir, others: Sequence[Path], ident: str, key: str, checkpoint: Path, state: Checkpoint,
+                  start: float) -> AttackRecord | None:
+    """Copy the first prior result of ``others`` with this key into ``run`` (threat model pointed at this cell's
+    checkpoint, ``shared_from`` naming the source); None when there is none."""
+    for other in others:
+        src = RunDir(Path(other))
+        if src.path.resolve() == run.path.resolve():
+            continue
+        try:
+            done = src.read_attack(ident)
+            png = src.attack_png(ident).read_bytes() if done is not None else b""
+        except (SflauditError, OSError):
+            continue
+        if done is None or done.settings.get("prior_key") != key or not png:
+            continue
+        record = replace(done, threat_model={**done.threat_model, "checkpoint": str(checkpoint),
+                                             "checkpoint_step": state.step, "checkpoint_epoch": state.epoch,
+                                             "shared_from": str(src.path)},
+                         wall_s=round(time.perf_counter() - start, 3))
+        run.write_attack(record, png)
+        return record
+    return None

@@ -71,7 +71,8 @@ def report(
     """Sweep depths × methods (train → profile → invert per cell, skipping finished cells) and write the report."""
     from reports.collect import collect_rows
     from reports.tradeoffs import Constraints
-    from reports.sweep import check_configs, plan_cells, write_manifest
+    from reports.grid import plan_cells
+    from reports.sweep import check_configs, write_manifest
 
     if executor not in ("local", "ray"):
         raise SflauditError(f"unknown executor {executor!r} (valid: local, ray)")
@@ -141,7 +142,7 @@ def _grid(base, depths: str | None, methods: str | None, runs: Path, only_render
           ) -> tuple[list[int], list[str]]:
     """Depths and methods: as given, else the sweep's own (``--only-render``), else every depth and both methods."""
     from profiles.depths import parse_depths
-    from reports.sweep import METHODS, parse_methods
+    from reports.grid import METHODS, parse_methods
     from reports.sweep import read_manifest
     from sflaudit.models import depth_range
 

@@ -24,7 +24,6 @@ from sflaudit.errors import SflauditError, first_line
 from sflaudit.sfl.strategies import strategy_names
 from sflaudit.stages import identity_differences
 from reports.grid import DEFAULT_ATTACKS, Cell
-from reports.grid import METHODS, cell_config, parse_attacks, parse_methods, parse_vary, plan_cells  # noqa: F401 (API)
 
 STAGES: tuple[str, ...] = ("train", "profile", "eval", "invert", "membership")
 
@@ -163,13 +162,16 @@ def eval_stage(cfg: Config, run_dir: Path) -> None:
 
 def invert_stage(cfg: Config, run_dir: Path, *, kind: str | None = None, lpips_weights: str | None = None) -> None:
     """Attack ``best.pt`` with the cell's attack settings and ``kind`` (None = the config's) (attacks/<attack
-    id>/invert.json and .png)."""
+    id>/invert.json and .png); a prior is copied from another cell of the sweep that computed the same one."""
     from dataclasses import replace
 
     from attacks.job import run_invert
 
     settings = cfg.attack if kind is None else replace(cfg.attack, kind=kind)
-    run_invert(RunDir(run_dir).best, settings, runtime=cfg.run, lpips_weights=lpips_weights)
+    siblings = sorted(p for p in Path(run_dir).parent.iterdir() if p.is_dir() and p != Path(run_dir)) \
+        if settings.kind == "prior" else []
+    run_invert(RunDir(run_dir).best, settings, runtime=cfg.run, lpips_weights=lpips_weights,
+               share_prior_from=siblings)
 
 
 def membership_stage(cfg: Config, run_dir: Path) -> None:

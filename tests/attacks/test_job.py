@@ -200,6 +200,25 @@ def test_run_invert__a_decoder_saved_for_other_client_weights_is_not_used(tmp_pa
     assert not hyb.training["decoder_reused"]
 
 
+def test_run_invert__a_prior_of_the_same_key_is_copied_from_another_cell_and_never_across_shapes(
+        tmp_path: Path) -> None:
+    for name, depth in (("a", 1), ("b", 3), ("c", 7)):    # depths 1 and 3 both send 8×32×32 at width 0.125
+        (tmp_path / name).mkdir()
+        hand_checkpoint(tmp_path / name / "best.pt", depth=depth)
+    settings = lambda d: invert_settings(tmp_path / d / "best.pt", kind="prior", **FAST)  # noqa: E731
+    first = run_invert(tmp_path / "a" / "best.pt", settings("a"), lpips_weights=tmp_path / "none.pt")
+    assert "shared_from" not in first.threat_model and first.settings["prior_key"]
+    others = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    copy = run_invert(tmp_path / "b" / "best.pt", settings("b"), lpips_weights=tmp_path / "none.pt",
+                      share_prior_from=others)
+    assert copy.threat_model["shared_from"] == str(tmp_path / "a")
+    assert copy.threat_model["checkpoint"] == str(tmp_path / "b" / "best.pt")
+    assert copy.metrics == first.metrics and RunDir(tmp_path / "b").attack_png(copy.attack_id).is_file()
+    deeper = run_invert(tmp_path / "c" / "best.pt", settings("c"), lpips_weights=tmp_path / "none.pt",
+                        share_prior_from=others)                  # another activation shape: computed anew
+    assert "shared_from" not in deeper.threat_model and deeper.settings["prior_key"] != first.settings["prior_key"]
+
+
 def test_run_invert__substitute_is_dispatched_with_the_agreed_signature(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt = hand_checkpoint(tmp_path / "best.pt")

@@ -8,7 +8,7 @@ import pytest
 
 from reports.collect import collect_rows
 from reports.executors import run_sweep
-from reports.sweep import plan_cells
+from reports.grid import plan_cells
 from sflaudit.artifacts import RunDir
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sflaudit[ray]')")

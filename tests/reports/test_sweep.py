@@ -9,7 +9,8 @@ import pytest
 
 import reports.sweep as sweep
 from reports.executors import run_sweep
-from reports.sweep import Cell, cell_complete, check_configs, parse_methods, plan_cells, run_cell
+from reports.grid import Cell, parse_methods, plan_cells
+from reports.sweep import cell_complete, check_configs, run_cell
 from sflaudit.config import apply_dict
 from sflaudit.artifacts import RunDir
 from sflaudit.config import Config
