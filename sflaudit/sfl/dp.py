@@ -98,7 +98,7 @@ class DPClientStep:
 
     The hooks live on the module's layers, so calling the module itself records per-row gradients whenever it runs
     in training mode with gradients enabled (never in the no-grad monitors or attacks). The noise is drawn from a
-    generator seeded per client, saved with the optimizer state so that a resumed run continues the same stream.
+    generator seeded per client, saved in the resume state (``trainer["dp"]``) so that a resumed run continues the same stream.
     """
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, settings: DPSettings, *, seed: int) -> None:
@@ -107,7 +107,8 @@ class DPClientStep:
 
         self.settings = settings
         self.hooks = GradSampleModule(module, loss_reduction="sum")
-        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        device = next(module.parameters()).device                 # Opacus draws the noise where the weights are
+        self.generator = torch.Generator(device=device).manual_seed(seed)
         r = settings.rows_per_image
         self.optimizer = DPOptimizer(optimizer, noise_multiplier=r * settings.noise_multiplier,
                                      max_grad_norm=settings.clip / r, expected_batch_size=1, loss_reduction="mean",
