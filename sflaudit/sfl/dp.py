@@ -98,7 +98,8 @@ class DPClientStep:
 
     The hooks live on the module's layers, so calling the module itself records per-row gradients whenever it runs
     in training mode with gradients enabled (never in the no-grad monitors or attacks). The noise is drawn from a
-    generator seeded per client, saved in the resume state (``trainer["dp"]``) so that a resumed run continues the same stream.
+    generator seeded per client, saved in the resume state (``trainer["dp"]``) so that a resumed run continues the
+    same stream.
     """
 
     def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, settings: DPSettings, *, seed: int) -> None:
