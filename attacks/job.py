@@ -25,6 +25,7 @@ from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from attacks.decoder_file import read_decoder, write_decoder
 from attacks.inversion import Q7_TARGET_STD
 from attacks.kinds import DECODER_KINDS, run_attack, threat_model
 from attacks.metrics import LpipsScorer
@@ -155,7 +156,7 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
     digest = tensors_digest(state.clients_online[0])          # which client a saved decoder was trained on
     decoder_id = attack_id(replace(a, kind="decoder"))
     trained = None
-    if a.kind == "hybrid" and (weights := run.read_decoder(decoder_id, client_digest=digest)) is not None \
+    if a.kind == "hybrid" and (weights := read_decoder(run, decoder_id, client_digest=digest)) is not None \
             and (done := run.read_attack(decoder_id)) is not None and done.training.get("best_val_loss") is not None:
         trained = (weights, done.training)       # the same attacker's decoder, trained once
     result = run_attack(a.kind, client, cfg, train, test, aux_idx, tgt_idx, mean=ds.mean, std=ds.std, lpips=lpips,
@@ -190,7 +191,7 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
         wall_s=round(time.perf_counter() - start, 3),
     )
     if a.kind == "decoder" and result.decoder_state is not None:
-        run.write_decoder(ident, result.decoder_state, client_digest=digest)
+        write_decoder(run, ident, result.decoder_state, client_digest=digest)
     run.write_attack(record, png_bytes(reconstruction_grid(result.targets, result.reconstructions)))
     return record
 

@@ -312,35 +312,6 @@ class RunDir:
         write_artifact(path := self.attack_json(record.attack_id), record)
         return path
 
-    def decoder_weights(self, attack_id: str) -> Path:
-        return self.path / "attacks" / attack_id / "decoder.safetensors"
-
-    def write_decoder(self, attack_id: str, state: dict[str, Any], *, client_digest: str) -> None:
-        """The decoder attack's trained decoder (safetensors, tagged with the attacked client's weight digest), so
-        the hybrid attack of the same settings on the same client starts from it instead of training it again."""
-        from safetensors.torch import save  # local: only attacks write tensors here
-
-        data = save({k: v.detach().cpu().contiguous() for k, v in state.items()},
-                    metadata={"format": "sflaudit-decoder/1", "attack_id": attack_id, "client_digest": client_digest})
-        atomic_write_bytes(self.decoder_weights(attack_id), data)
-
-    def read_decoder(self, attack_id: str, *, client_digest: str) -> dict[str, Any] | None:
-        """The decoder saved by :meth:`write_decoder` for this attack id and client, else None (absent, another
-        client's, unreadable: the caller trains its own)."""
-        from safetensors import SafetensorError, safe_open
-        from safetensors.torch import load
-
-        path = self.decoder_weights(attack_id)
-        try:
-            data = path.read_bytes()
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-            state = load(data)
-        except (OSError, SafetensorError, ValueError):
-            return None
-        ok = meta.get("format") == "sflaudit-decoder/1" and meta.get("attack_id") == attack_id
-        return state if ok and meta.get("client_digest") == client_digest else None
-
     def attack_ids(self) -> list[str]:
         """Ids of the complete attack results held, sorted."""
         return sorted(p.parent.name for p in (self.path / "attacks").glob("*/invert.json"))

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import attacks.job
+from attacks.decoder_file import decoder_path, read_decoder
 from attacks.inversion import AttackResult
 from attacks.job import attack_indices, invert_settings, reconstruction_grid, run_invert
 from attacks.kinds import KINDS, activation_shape, run_attack, threat_model
@@ -180,7 +181,7 @@ def test_run_invert__hybrid_starts_from_the_decoder_attacks_decoder_with_the_sam
                        hybrid_steps=3, **fast), lpips_weights=tmp_path / "none.pt")
     ckpt = tmp_path / "after" / "best.pt"
     dec = run_invert(ckpt, invert_settings(ckpt, **fast), lpips_weights=tmp_path / "none.pt")
-    assert RunDir(tmp_path / "after").decoder_weights(dec.attack_id).is_file()
+    assert decoder_path(RunDir(tmp_path / "after"), dec.attack_id).is_file()
     after = run_invert(ckpt, invert_settings(ckpt, kind="hybrid", hybrid_steps=3, **fast),
                        lpips_weights=tmp_path / "none.pt")
     assert after.training["decoder_reused"] and not alone.training["decoder_reused"]
@@ -192,9 +193,9 @@ def test_run_invert__a_decoder_saved_for_other_client_weights_is_not_used(tmp_pa
     ckpt = hand_checkpoint(tmp_path / "best.pt")
     dec = run_invert(ckpt, invert_settings(ckpt, **FAST), lpips_weights=tmp_path / "none.pt")
     run = RunDir(tmp_path)
-    assert run.read_decoder(dec.attack_id, client_digest="another client") is None
-    run.decoder_weights(dec.attack_id).write_bytes(b"not safetensors")
-    assert run.read_decoder(dec.attack_id, client_digest="x") is None
+    assert read_decoder(run, dec.attack_id, client_digest="another client") is None
+    decoder_path(run, dec.attack_id).write_bytes(b"not safetensors")
+    assert read_decoder(run, dec.attack_id, client_digest="x") is None
     hyb = run_invert(ckpt, invert_settings(ckpt, kind="hybrid", hybrid_steps=2, **FAST),
                      lpips_weights=tmp_path / "none.pt")
     assert not hyb.training["decoder_reused"]
