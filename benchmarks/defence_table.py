@@ -71,7 +71,7 @@ def row(run: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    runs = sorted({p.parent for root in argv for p in Path(root).rglob("summary.json")})
+    runs = sorted({p.parent.resolve() for root in argv for p in Path(root).rglob("summary.json")})
     if not runs:
         print("error: no finished cells (summary.json) under " + " ".join(argv), file=sys.stderr)
         return 2
