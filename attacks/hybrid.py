@@ -34,6 +34,7 @@ from attacks.metrics import LpipsScorer, LpipsUnavailable, ssim_reference, summa
 from attacks.whitebox import activation_mse, optimize_images
 
 LOGIT_EPS = 1e-4   # decoder outputs are clamped to [eps, 1 − eps] before taking the logit
+VAL_PATIENCE = 10  # the validation refinement stops after this many steps without a better validation SSIM
 SSIM_BORDER = 5    # ssim_reference with this border = scikit-image's SSIM (the report's default)
 
 
@@ -52,14 +53,15 @@ def activation_errors(client: nn.Module, x: Tensor, h: Tensor, *, mean: Sequence
 
 
 def refine(client: nn.Module, h: Tensor, x0: Tensor, *, mean: Sequence[float], std: Sequence[float], steps: int,
-           lr: float, tv_weight: float, pull: float, gt: Tensor | None = None,
+           lr: float, tv_weight: float, pull: float, gt: Tensor | None = None, patience: int = 0,
            progress: ProgressFn | None = None) -> tuple[Tensor, Tensor, Tensor, list[float]]:
     """White-box refinement of start images ``x0`` (N×3×H×W in [0, 1]) towards activations ``h`` (N×C×h×w).
 
     The activation term is each image's error relative to its start's (1 at the start), so ``tv_weight`` and
     ``pull`` weigh the same at every depth. gt: optional N×3×H×W ground truth (the attacker's own validation images,
     H, W ≥ 11) whose mean SSIM (scikit-image's, :func:`attacks.metrics.ssim_reference` with border 5) is recorded
-    after k = 0..steps updates.
+    after k = 0..steps updates; with ``patience`` > 0 the run stops once that SSIM has not improved for
+    ``patience`` steps (the curve is then shorter).
     Returns (N×3×H×W refined images, N activation errors of them, N activation errors of ``x0``, the SSIM curve
     (empty without ``gt``)), detached, on ``h``'s device; per image the refined error is ≤ the start's.
     """
@@ -69,9 +71,14 @@ def refine(client: nn.Module, h: Tensor, x0: Tensor, *, mean: Sequence[float], s
     curve: list[float] = []
     truth = None if gt is None else gt.float().to(h.device)
 
-    def watch(k: int, x: Tensor) -> None:
-        if truth is not None:
-            curve.append(float(ssim_reference(x0 if k == 0 else x, truth, border=SSIM_BORDER).mean()))
+    def watch(k: int, x: Tensor) -> bool:
+        """Record the validation SSIM; stop once it has not improved for ``patience`` steps (the best step so far
+        is then the choice whatever follows, as with the decoder's early stop)."""
+        if truth is None:
+            return False
+        curve.append(float(ssim_reference(x0 if k == 0 else x, truth, border=SSIM_BORDER).mean()))
+        best = max(range(len(curve)), key=lambda i: (curve[i], -i))
+        return patience > 0 and len(curve) - 1 - best >= patience
 
     def report(step: int, act: float) -> None:
         if progress is not None:
@@ -100,7 +107,9 @@ def hybrid_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, 
 
     The number of refinement steps is the attacker's own choice: it refines the decoded images of its validation
     split (aux images it knows) for ``steps`` steps and keeps the step count k* ∈ 0..steps with the highest SSIM
-    there (0 = the decoder output is kept), then refines the targets for k* steps.
+    there (0 = the decoder output is kept), then refines the targets for k* steps. The validation run stops after
+    :data:`VAL_PATIENCE` steps without a better SSIM (at deep cuts, where refining only hurts, that is after 10 of
+    the 50 steps; where it keeps improving, it runs them all and the choice is the same).
 
     Args:
         client, aux_images, target_images, mean, std, decoder, epochs, batch, lr, patience, seed, faithful,
@@ -121,7 +130,8 @@ def hybrid_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, 
     decoder_wall = time.perf_counter() - start
     val_acts = aux_acts[fit.val_idx]
     _, _, _, curve = refine(client, val_acts, decode(fit.net, val_acts), mean=mean, std=std, steps=steps,
-                            lr=step_lr, tv_weight=tv_weight, pull=pull, gt=aux_gt[fit.val_idx])
+                            lr=step_lr, tv_weight=tv_weight, pull=pull, gt=aux_gt[fit.val_idx],
+                            patience=VAL_PATIENCE)
     chosen = max(range(len(curve)), key=lambda k: (curve[k], -k))
     if chosen > 0:
         x, err, start_err, _ = refine(client, h, x_dec, mean=mean, std=std, steps=chosen, lr=step_lr,

@@ -47,12 +47,13 @@ def activation_mse(client: nn.Module, x: Tensor, target: Tensor, *, mean: Sequen
 def optimize_images(client: nn.Module, target: Tensor, logits: Tensor, *, mean: Sequence[float],
                     std: Sequence[float], steps: int, lr: float, tv_weight: float, anchor: Tensor | None = None,
                     pull: float = 0.0, act_scale: Tensor | None = None, keep_best: bool = False,
-                    on_step: Callable[[int, Tensor], None] | None = None, progress: ProgressFn | None = None,
+                    on_step: Callable[[int, Tensor], bool | None] | None = None, progress: ProgressFn | None = None,
                     progress_every: int = 50) -> tuple[Tensor, Tensor]:
     """Adam on image logits z (x = sigmoid(z)) minimising Σ_b [act_mse_b / s_b + tv_weight·TV(x_b) + pull·‖x_b − a_b‖²]
     (‖·‖² the per-pixel mean; ``a`` = ``anchor``, B×3×H×W in [0, 1], required when pull > 0; s = ``act_scale``, B
     positive divisors, default 1: e.g. the start's errors, so that the weights mean the same at every depth).
-    on_step(k, x): called with every iterate x (B×3×H×W, detached) after k = 0..steps updates.
+    on_step(k, x): called with every iterate x (B×3×H×W, detached) after k = 0..steps updates; returning True stops
+    the optimisation there (that iterate is the last one scored).
 
     target: B×C×h×w observed activations; logits: B×3×H×W start (not modified). The client is run in eval mode, its
     mode restored, its parameters never given ``.grad``.
@@ -75,13 +76,12 @@ def optimize_images(client: nn.Module, target: Tensor, logits: Tensor, *, mean: 
         for step in range(1, steps + 2):
             x = torch.sigmoid(z)
             act = activation_mse(client, x, target, mean=mean, std=std)
-            if on_step is not None:
-                on_step(step - 1, x.detach())
+            stop = bool(on_step(step - 1, x.detach())) if on_step is not None else False
             if keep_best:
                 better = act.detach() < best_err
                 best_err = torch.where(better, act.detach(), best_err)
                 best_x = torch.where(better.view(-1, 1, 1, 1), x.detach(), best_x)
-            if step > steps:   # the last update's result, scored only
+            if stop or step > steps:   # the last update's result, scored only
                 break
             loss = (act if act_scale is None else act / act_scale) + tv_weight * total_variation(x)
             if pull > 0:

@@ -113,3 +113,15 @@ def test_refine__records_the_ssim_of_every_iterate() -> None:
                             pull=0.0, gt=x)
     assert len(curve) == 5 and curve[0] == pytest.approx(float(ssim_skimage(x0, x).mean()), abs=1e-6)
     assert curve[-1] > curve[0]
+
+
+def test_refine__validation_stops_after_patience_steps_without_a_better_ssim() -> None:
+    client = tiny_client()
+    x = smooth(2, 16, seed=7)
+    # the start is the truth itself: every step can only lower the SSIM, so the best step stays 0
+    _, _, _, curve = refine(client, observe(client, x) + 0.5, x.clone(), mean=MEAN, std=STD, steps=30, lr=0.2,
+                            tv_weight=0.0, pull=0.0, gt=x, patience=3)
+    assert max(range(len(curve)), key=lambda i: (curve[i], -i)) == 0 and len(curve) == 4   # steps 0..3, then stop
+    _, _, _, full = refine(client, observe(client, x) + 0.5, x.clone(), mean=MEAN, std=STD, steps=30, lr=0.2,
+                           tv_weight=0.0, pull=0.0, gt=x)
+    assert len(full) == 31 and full[:4] == curve                    # patience 0 runs every step, same iterates
