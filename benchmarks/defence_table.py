@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -36,10 +37,16 @@ def _setting(cfg) -> str:
     return ", ".join(changed) or "none"
 
 
-def _dcor(run: Path, cfg) -> float:
-    ds = load_dataset(cfg.data.dataset)
+@lru_cache(maxsize=None)
+def _dcor_images(spec: str) -> tuple[torch.Tensor, object]:
+    """The fixed 512 test images of dataset ``spec`` in [0, 1] and the dataset (loaded once for every row)."""
+    ds = load_dataset(spec)
     idx = torch.randperm(len(ds.test.y), generator=torch.Generator().manual_seed(TARGET_SEED))[:DCOR_IMAGES]
-    x = to_nchw(ds.test.x)[idx].float().div(255)
+    return to_nchw(ds.test.x)[idx].float().div(255), ds
+
+
+def _dcor(run: Path, cfg) -> float:
+    x, ds = _dcor_images(cfg.data.dataset)
     mean, std = torch.tensor(ds.mean).view(1, 3, 1, 1), torch.tensor(ds.std).view(1, 3, 1, 1)
     client = load_client0(read_checkpoint(run / "best.pt"), cfg, input_size=x.shape[-1], device=torch.device("cpu"))
     client = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=0)
