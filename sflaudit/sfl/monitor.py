@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sflaudit.artifacts import Checkpoint
@@ -56,8 +57,30 @@ def knn_monitor(client: nn.Module, server: nn.Module, data: RunData, bank_idx: T
         kw: dict[str, Any] = dict(mean=data.mean, std=data.std, normalize_out=True, memory_format=memory_format)
         bank = extract_features(model, data.train[bank_idx], **kw).cpu()
         query = extract_features(model, data.test, **kw).cpu()
+    return _knn(bank, query, data, bank_idx, cfg)
+
+
+def _knn(bank: Tensor, query: Tensor, data: RunData, bank_idx: Tensor, cfg: Config) -> float:
+    """kNN accuracy (%) of L2-normalised bank (M×D) and test (Q×D) features."""
     return knn_accuracy(query, data.test_labels, bank, data.train_labels[bank_idx], data.dataset.num_classes,
                         k=cfg.eval.knn_k, temperature=cfg.eval.knn_t)
+
+
+def _probe(train_x: Tensor, test_x: Tensor, data: RunData, bank_idx: Tensor, cfg: Config) -> dict[str, float]:
+    """Linear probe on backbone features of the bank (M×D) and the test split (Q×D)."""
+    res = linear_probe(train_x, data.train_labels[bank_idx], test_x, data.test_labels, data.dataset.num_classes,
+                       epochs=cfg.eval.linear_epochs, batch=cfg.eval.linear_batch,
+                       generator=torch.Generator().manual_seed(cfg.run.seed))
+    return {"linear_probe_best": res.best, "linear_probe_last": res.last}
+
+
+def _backbone_features(client: nn.Module, backbone: nn.Module, data: RunData, bank_idx: Tensor, *,
+                       device: torch.device, memory_format: torch.memory_format) -> tuple[Tensor, Tensor]:
+    """Backbone features (client → server backbone, no projector) of the bank (M×D) and the test split (Q×D)."""
+    with _frozen([client, backbone]):
+        model = lambda x: backbone(client(x.to(device)))  # noqa: E731
+        kw: dict[str, Any] = dict(mean=data.mean, std=data.std, memory_format=memory_format)
+        return extract_features(model, data.train[bank_idx], **kw), extract_features(model, data.test, **kw)
 
 
 def probe_monitor(client: nn.Module, backbone: nn.Module, data: RunData, bank_idx: Tensor, cfg: Config, *,
@@ -66,15 +89,17 @@ def probe_monitor(client: nn.Module, backbone: nn.Module, data: RunData, bank_id
 
     Returns {"linear_probe_best": reference variant (best test epoch), "linear_probe_last": last epoch}.
     """
-    with _frozen([client, backbone]):
-        model = lambda x: backbone(client(x.to(device)))  # noqa: E731
-        kw: dict[str, Any] = dict(mean=data.mean, std=data.std, memory_format=memory_format)
-        train_x = extract_features(model, data.train[bank_idx], **kw).cpu()
-        test_x = extract_features(model, data.test, **kw).cpu()
-    res = linear_probe(train_x, data.train_labels[bank_idx], test_x, data.test_labels, data.dataset.num_classes,
-                       epochs=cfg.eval.linear_epochs, batch=cfg.eval.linear_batch,
-                       generator=torch.Generator().manual_seed(cfg.run.seed))
-    return {"linear_probe_best": res.best, "linear_probe_last": res.last}
+    train_x, test_x = _backbone_features(client, backbone, data, bank_idx, device=device, memory_format=memory_format)
+    return _probe(train_x.cpu(), test_x.cpu(), data, bank_idx, cfg)
+
+
+@torch.no_grad()
+def _project(projector: nn.Module, feats: Tensor, *, batch: int = 512) -> Tensor:
+    """L2-normalised projector outputs (N×K) of backbone features (N×D), in the batches :func:`extract_features`
+    uses, so the kNN features equal those of the whole model applied to the images."""
+    with _frozen([projector]):
+        return torch.cat([F.normalize(projector(feats[i:i + batch]).float(), dim=1)
+                          for i in range(0, feats.shape[0], batch)])
 
 
 def evaluate_state(ckpt: Checkpoint, cfg: Config, *, source: str) -> dict[str, float]:
@@ -92,8 +117,15 @@ def evaluate_state(ckpt: Checkpoint, cfg: Config, *, source: str) -> dict[str, f
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.optim.precision == "bf16"
                 else contextlib.nullcontext())
     bank = bank_indices(int(data.train.shape[0]), cfg.eval.bank_size, cfg.run.seed)
-    result = {"knn": knn_monitor(client, server, data, bank, cfg, device=device, memory_format=fmt,
-                                 autocast=autocast), "test_images": int(data.test.shape[0])}
+    result: dict[str, float] = {"test_images": int(data.test.shape[0])}
+    if cfg.eval.linear_epochs > 0 and cfg.optim.precision == "fp32":
+        # One pass through the network for both monitors: the probe's backbone features, and the projector on them
+        # for the kNN — the same arithmetic as the whole model on the images, for half the forward passes.
+        train_x, test_x = _backbone_features(client, server[0], data, bank, device=device, memory_format=fmt)
+        result["knn"] = _knn(_project(server[1:], train_x).cpu(), _project(server[1:], test_x).cpu(), data, bank, cfg)
+        result.update(_probe(train_x.cpu(), test_x.cpu(), data, bank, cfg))
+        return result
+    result["knn"] = knn_monitor(client, server, data, bank, cfg, device=device, memory_format=fmt, autocast=autocast)
     if cfg.eval.linear_epochs > 0:
         result.update(probe_monitor(client, server[0], data, bank, cfg, device=device, memory_format=fmt))
     return result
