@@ -105,7 +105,7 @@ def _pool(cells: Sequence[Cell], bar: SweepProgress, jobs: int, lpips_weights: s
     out = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = {pool.submit(run_cell, c, quiet=True, threads=threads, lpips_weights=lpips_weights): c
-                   for c in cells}
+                   for c in spread_depths(cells)}
         try:
             while running:
                 bar.show(f"{len(running)} cells queued or running")
@@ -119,6 +119,19 @@ def _pool(cells: Sequence[Cell], bar: SweepProgress, jobs: int, lpips_weights: s
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return out
+
+
+def spread_depths(cells: Sequence[Cell]) -> list[Cell]:
+    """The cells reordered for a pool: one cell of every depth, then a second of every depth, … (each round
+    shallowest first). Cells running side by side then differ in depth, so the later cells of a depth find its
+    prior finished and copy it (a prior depends on the activation's shape, not on the method or seed) instead of
+    two workers computing the same prior at once."""
+    seen: dict[int, int] = {}
+    rank = []
+    for c in cells:
+        rank.append(seen.get(c.depth, 0))
+        seen[c.depth] = rank[-1] + 1
+    return [c for _, _, c in sorted(zip(rank, range(len(cells)), cells, strict=True), key=lambda t: (t[0], t[1]))]
 
 
 def _collect_future(cell: Cell, get: Any, stage: str) -> CellResult:

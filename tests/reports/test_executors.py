@@ -1,0 +1,20 @@
+"""Local executor helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports.executors import spread_depths
+from reports.sweep import Cell
+
+
+def _cell(method: str, depth: int) -> Cell:
+    return Cell(method, depth, Path(f"/runs/{method}-d{depth}"), "", (), 1138, ("prior",))
+
+
+def test_spread_depths__side_by_side_cells_differ_in_depth_and_none_is_lost() -> None:
+    cells = [_cell(m, d) for d in (1, 2, 3) for m in ("mocosfl", "monacosfl")]
+    order = [(c.method, c.depth) for c in spread_depths(cells)]
+    assert order == [("mocosfl", 1), ("mocosfl", 2), ("mocosfl", 3),
+                     ("monacosfl", 1), ("monacosfl", 2), ("monacosfl", 3)]
+    assert spread_depths([]) == []
