@@ -25,6 +25,19 @@ from sflaudit.errors import SflauditError
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 
 
+def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota (``cpu.max``) where one
+    is set — a container often sees all of the host's cores in ``os.cpu_count()``."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
 class _EtaColumn(ProgressColumn):
     """Time left, from the mean wall time of the cells run so far (skipped cells do not count)."""
 
@@ -101,7 +114,7 @@ def _pool(cells: Sequence[Cell], bar: SweepProgress, jobs: int, lpips_weights: s
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, usable_cpus() // jobs)
     out = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = {pool.submit(run_cell, c, quiet=True, threads=threads, lpips_weights=lpips_weights): c
@@ -165,7 +178,7 @@ def _ray(cells: Sequence[Cell], bar: SweepProgress, *, address: str | None, cpus
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=usable_cpus(), include_dashboard=False, log_to_driver=False)
     try:
         gpus = _ray_gpus(ray, cells, gpus_per_cell)
         task = ray.remote(num_cpus=cpus_per_cell, num_gpus=gpus, max_retries=0)(run_cell)
@@ -209,7 +222,7 @@ def run_sweep(cells: Sequence[Cell], *, executor: str = "local", jobs: int = 1, 
         raise SflauditError(f"unknown executor {executor!r} (valid: {', '.join(EXECUTORS)})")
     if jobs < 0:
         raise SflauditError(f"--jobs must be 0 (one per CPU core) or more, got {jobs}")
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or usable_cpus()
     check_configs(cells)
     for cell in cells:
         Path(cell.run_dir).parent.mkdir(parents=True, exist_ok=True)
