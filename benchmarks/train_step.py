@@ -95,7 +95,6 @@ def floor_step(t: Trainer, precision: str, per_client: bool = False):
     queue = t.server.queue.keys
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
     original = t.cfg.ssl.symmetric == "original"
-    h_shape = None
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
