@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from attacks.membership import audit_sample, roc_auc, run_membership, score_summary, tpr_at_fpr, view_similarity
 from sflaudit.artifacts import RunDir
 from sflaudit.config import load_config
 from sflaudit.data import AugmentSpec
+from sflaudit.data.augment import augment
 from sflaudit.sfl.checkpoint import write_checkpoint
 
 
@@ -58,6 +60,58 @@ def test_view_similarity__an_encoder_that_ignores_augmentation_scores_one() -> N
     constant = lambda x: torch.ones(x.shape[0], 4)  # noqa: E731
     s = view_similarity(constant, images, spec, 4, torch.Generator().manual_seed(0))
     assert torch.allclose(s, torch.ones(5))
+
+
+def _blob_images(n: int, side: int, seed: int) -> torch.Tensor:
+    """n distinct synthetic images (a flat colour with four coloured ellipses): n×3×side×side uint8."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    out = torch.empty(n, 3, side, side)
+    for i in range(n):
+        img = torch.rand(3, 1, 1, generator=g).expand(3, side, side).clone()
+        for _ in range(4):
+            cy, cx = (torch.rand(2, generator=g) * side).tolist()
+            ry, rx = (2 + torch.rand(2, generator=g) * side / 3).tolist()
+            img[:, ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1] = torch.rand(3, 1, generator=g)
+        out[i] = img
+    return out.mul(255).round().to(torch.uint8)
+
+
+def _tiny_encoder() -> torch.nn.Module:
+    """A two-conv CNN for 32×32 inputs: B×3×32×32 → B×64."""
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, 2, 1), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 3, 2, 1),
+                               torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32 * 8 * 8, 64))
+
+
+def test_view_similarity__separates_the_images_a_tiny_encoder_was_over_trained_on() -> None:
+    # 16 members, 16 non-members from the same distribution (a seeded split of 32 images); a tiny CNN trained with
+    # in-batch InfoNCE on the members' mocov2 views for 5,000 steps, then audited with the same augmentation.
+    images = _blob_images(32, 32, seed=0)
+    order = torch.randperm(32, generator=torch.Generator().manual_seed(0))
+    members, nonmembers = images[order[:16]], images[order[16:]]
+    spec = AugmentSpec(kind="mocov2", size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+
+    def auc_of(enc: torch.nn.Module) -> dict:
+        with torch.no_grad():
+            s_mem = view_similarity(enc, members, spec, 8, torch.Generator().manual_seed(7)).numpy()
+            s_non = view_similarity(enc, nonmembers, spec, 8, torch.Generator().manual_seed(7)).numpy()
+        return score_summary(s_mem, s_non, resamples=500, seed=0)
+
+    torch.manual_seed(0)
+    enc = _tiny_encoder()
+    before = auc_of(enc)
+    opt = torch.optim.Adam(enc.parameters(), 1e-3)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(5000):
+        a = F.normalize(enc(augment(members, spec, g)), dim=1)
+        b = F.normalize(enc(augment(members, spec, g)), dim=1)
+        loss = F.cross_entropy(a @ b.t() / 0.2, torch.arange(16))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = auc_of(enc)
+    assert after["auc"] > 0.9 and after["auc_low"] > 0.5, after
+    assert before["auc_low"] <= 0.5 <= before["auc_high"], before      # untrained: no separation
 
 
 def _checkpoint(tmp_path: Path, overrides: list[str], steps: int | None) -> Path:
