@@ -2,8 +2,9 @@
 
 The attacker (an honest-but-curious server) holds the frozen client model. It computes the cut-layer activation of
 every auxiliary image once, trains a decoder (``res_normN4C64`` by default, sized from the activation shape) with
-Adam and an MSE loss on [0, 1] images (stopping after ``patience`` epochs without a better validation loss), keeps
-the decoder with the best validation loss, and decodes the activations of the target images.
+Adam and an MSE loss on [0, 1] images (stopping after ``patience`` epochs, each counted as at least 15 batches,
+without a better validation loss), keeps the decoder with the best validation loss, and decodes the activations of
+the target images.
 
 Two measurement protocols (protocol §9 Q7):
 
@@ -45,6 +46,9 @@ JPEG_QUALITY = 75
 REFERENCE_SPLIT_SEED = 123   # np.random.seed(123) before shuffling the aux pairs (protocol §5.3)
 VAL_FRACTION = 0.1
 VAL_BATCH = 256   # clean validation batch (eval mode: the result does not depend on it)
+# Early stop counts an epoch as at least this many optimiser steps (the default 1 % of CIFAR-10 at batch 32 has 15):
+# with a tiny auxiliary set an epoch is a step or two, and ``patience`` such epochs would stop an untrained decoder.
+PATIENCE_EPOCH_STEPS = 15
 
 
 @dataclass
@@ -152,6 +156,14 @@ def _cl(x: Tensor) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def patience_epochs(patience: int, steps_per_epoch: int) -> int:
+    """Epochs without a better validation loss before the decoder stops: ``patience``, stretched so that they
+    span at least ``patience`` × :data:`PATIENCE_EPOCH_STEPS` optimiser steps (0 stays 0 = never stop)."""
+    if patience <= 0:
+        return 0
+    return max(patience, math.ceil(patience * PATIENCE_EPOCH_STEPS / max(1, steps_per_epoch)))
+
+
 def train_decoder(decoder: nn.Module, acts: Tensor, gt: Tensor, train_idx: Tensor, val_idx: Tensor, *,
                   epochs: int, batch: int, lr: float, faithful: bool, generator: torch.Generator,
                   patience: int = 0,
@@ -160,7 +172,8 @@ def train_decoder(decoder: nn.Module, acts: Tensor, gt: Tensor, train_idx: Tenso
 
     acts: N×C×h×w activations, gt: N×3×H×W in [0, 1] (same device as the decoder).
     patience: stop once ``patience`` epochs in a row have not improved the validation loss (0 = every epoch;
-    ignored when ``faithful``: the reference's full schedule). The kept state is the best-validation one either way.
+    ignored when ``faithful``: the reference's full schedule); see :func:`patience_epochs` for short epochs.
+    The kept state is the best-validation one either way.
     Clean validation runs in eval mode in batches of ≥ :data:`VAL_BATCH` (batch-independent, fewer launches).
     Returns (best state_dict, per-epoch train MSE, per-epoch validation MSE, best epoch (1-based), best val MSE);
     the curves are as long as the epochs actually run.
@@ -170,6 +183,7 @@ def train_decoder(decoder: nn.Module, acts: Tensor, gt: Tensor, train_idx: Tenso
     train_curve: list[float] = []
     val_curve: list[float] = []
     val_batch = batch if faithful else max(batch, VAL_BATCH)
+    wait = patience_epochs(patience, math.ceil(len(train_idx) / batch))
     for epoch in range(1, epochs + 1):
         decoder.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
@@ -200,7 +214,7 @@ def train_decoder(decoder: nn.Module, acts: Tensor, gt: Tensor, train_idx: Tenso
         if progress is not None:
             progress({"stage": "decoder", "epoch": epoch, "epochs": epochs, "train_loss": train_curve[-1],
                       "val_loss": val_curve[-1], "best_epoch": best_epoch})
-        if patience > 0 and not faithful and epoch - best_epoch >= patience:
+        if wait > 0 and not faithful and epoch - best_epoch >= wait:
             break
     return best_state, train_curve, val_curve, best_epoch, best_val
 
@@ -297,7 +311,8 @@ def decoder_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor,
         decoder: decoder name (:func:`attacks.decoders.build_decoder`), sized from the activation shape.
         epochs, batch, lr: Adam training of the decoder (MSE on [0, 1] images). seed: init, split, batch order.
         faithful: reference measurement quirks (module docstring); ``target_std`` then defaults to Q7_TARGET_STD.
-        patience: early stop after this many epochs without a better validation loss (0 = off; never if faithful).
+        patience: early stop after this many epochs without a better validation loss (0 = off; never if faithful;
+            epochs of fewer than PATIENCE_EPOCH_STEPS batches count for less: :func:`patience_epochs`).
         lpips: scorer for the LPIPS metric (None/unavailable → recorded as unavailable).
         progress: called once per epoch with a dict (stage, epoch, epochs, train_loss, val_loss, best_epoch).
     Returns:

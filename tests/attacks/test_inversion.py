@@ -14,6 +14,7 @@ from attacks.inversion import (
     Q7_TARGET_STD,
     decoder_attack,
     jpeg_roundtrip,
+    patience_epochs,
     prepare_pairs,
     split_train_val,
 )
@@ -147,19 +148,36 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def test_decoder_attack__early_stop_is_the_full_run_truncated(one_thread: None) -> None:
+def test_patience_epochs__short_epochs_stretch_the_patience_to_as_many_steps() -> None:
+    assert patience_epochs(8, 15) == 8 and patience_epochs(8, 141) == 8    # 1 % and 10 % of CIFAR-10 at batch 32
+    assert patience_epochs(8, 2) == 60                                      # 0.1 %: 45 images, 2 batches per epoch
+    assert patience_epochs(2, 3) == 10 and patience_epochs(0, 2) == 0
+
+
+def _stalled_runs(n_aux: int, batch: int, epochs: int, patience: int) -> tuple:
     client = nn.Conv2d(3, 4, 1).eval().requires_grad_(False)
     nn.init.zeros_(client.weight), nn.init.zeros_(client.bias)   # activations say nothing: validation stalls
-    aux, targets = smooth_images(12, 16, seed=7), smooth_images(2, 16, seed=8)
-    kw = dict(mean=MEAN, std=STD, decoder="res_normN0C8", epochs=12, batch=4, lr=3e-2, seed=0)
-    full = decoder_attack(client, aux, targets, patience=0, **kw)
+    aux, targets = smooth_images(n_aux, 16, seed=7), smooth_images(2, 16, seed=8)
+    kw = dict(mean=MEAN, std=STD, decoder="res_normN0C8", epochs=epochs, batch=batch, lr=3e-2, seed=0)
+    return decoder_attack(client, aux, targets, patience=0, **kw), decoder_attack(client, aux, targets,
+                                                                                     patience=patience, **kw)
+
+
+def test_decoder_attack__early_stop_is_the_full_run_truncated(one_thread: None) -> None:
+    full, early = _stalled_runs(20, 1, 12, 2)                    # 18 training pairs: 18 steps per epoch
     expected = stop_epoch(full.val_loss, 2)
     assert expected < 12, full.val_loss                          # this tiny case does stop early
-    early = decoder_attack(client, aux, targets, patience=2, **kw)
     assert len(early.val_loss) == expected and early.extra == {"epochs_run": expected, "stopped_early": True}
     assert early.val_loss == pytest.approx(full.val_loss[:expected], rel=1e-6)
     assert early.best_epoch == expected - 2 and early.best_val == min(early.val_loss)
     assert full.extra == {"epochs_run": 12, "stopped_early": False}
+
+
+def test_decoder_attack__short_epochs_wait_for_as_many_steps(one_thread: None) -> None:
+    full, early = _stalled_runs(12, 4, 80, 2)                    # 11 training pairs: 3 steps per epoch → wait 10
+    expected = stop_epoch(full.val_loss, 10)
+    assert stop_epoch(full.val_loss, 2) < expected < 80, full.val_loss
+    assert len(early.val_loss) == expected and early.best_epoch == expected - 10
 
 
 def test_decoder_attack__faithful_runs_every_epoch_whatever_the_patience(one_thread: None) -> None:

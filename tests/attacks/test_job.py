@@ -169,7 +169,7 @@ def test_run_invert__hybrid_records_activation_errors(tmp_path: Path) -> None:
     t = doc.training
     assert all(e <= s for e, s in zip(t["activation_mse_end_per_image"], t["activation_mse_start_per_image"]))
     assert doc.threat_model["client_weights"] and doc.threat_model["aux_images"] == 50
-    assert doc.settings["early_stop"] == "after 8 epochs without a better validation loss"
+    assert doc.settings["early_stop"] == "after 8 epochs (of ≥ 15 batches) without a better validation loss"
 
 
 def test_run_invert__hybrid_starts_from_the_decoder_attacks_decoder_with_the_same_result(tmp_path: Path) -> None:
