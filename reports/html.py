@@ -22,6 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from reports.collect import MIB, complete_row
 from reports.gridimages import grids
 from reports.plotkit import series_key, series_label, series_names
+from reports.paired import paired_differences
 from reports.seeds import group_rows
 from reports.threats import defence_notes, membership_text, threat_models
 from reports.tradeoffs import METHOD_LABELS, Constraints, annotate
@@ -135,7 +136,8 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
     from reports.plots import PLOTS, all_plots
     from reports.provenance import provenance
 
-    rows, front, rec = annotate(group_rows([complete_row(r) for r in inputs.rows]), inputs.constraints)
+    cells = [complete_row(r) for r in inputs.rows]
+    rows, front, rec = annotate(group_rows(cells), inputs.constraints)
     for r in rows:
         r["series"] = series_key(r)
         r["series_label"] = series_label(r["series"])
@@ -163,6 +165,7 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
         "by_depth": _by_depth(rows, keys), "grids": grids(rows), "series": series,
         "attacks": list(inputs.attacks), "time_text": inputs.time_text, "vary": [(k, list(v)) for k, v in inputs.vary], "seeds": inputs.seeds,
         "threats": threats, "membership": membership_text(rows), "provenance": prov,
+        "paired": paired_differences(cells, inputs.methods),
         "defences": defence_notes(cfg, inputs.vary),
         "lpips_note": threats[0] if threats else None,
         "config_text": config_to_toml(cfg),
@@ -203,6 +206,7 @@ def write_report(inputs: ReportInputs, out: Path) -> ReportFiles:
     doc = {"format": REPORT_FORMAT, "title": context["title"], "provenance": context["provenance"],
            "config": context["config_text"], "depths": context["depths"], "methods": context["methods"],
            "attacks": context["attacks"], "vary": context["vary"], "seeds": context["seeds"],
+           "paired": context["paired"],
            "cells": [complete_row(r) for r in inputs.rows],
            "constraints": asdict(inputs.constraints), "pareto": context["pareto"],
            "recommendation": asdict(context["recommendation"]), "rows": context["rows"]}

@@ -1,0 +1,54 @@
+"""Method differences paired by seed: with ``--seeds N`` both methods of a depth train from the same seed's data
+partition and initial weights, so their per-seed difference cancels what the seed does to both.
+
+The per-cell t-intervals the answer uses are unpaired, so two cells can look tied there while every seed puts one
+ahead of the other. This module gives that paired reading beside it; it does not change the recommendation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from reports.intervals import t_interval
+
+PAIRED_KEYS: tuple[tuple[str, str], ...] = (("knn_best", "kNN"), ("attack_ssim", "worst-case SSIM"))
+"""(row column, label) of the figures compared."""
+
+
+def paired_differences(cells: Sequence[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, Any]]:
+    """Per depth and varied setting, per pair of methods (later − earlier in ``methods``), per figure of
+    :data:`PAIRED_KEYS`: the mean per-seed difference with its 95 % t-interval over the seeds both finished.
+
+    Args:
+        cells: per-seed report rows (``method``, ``depth``, ``setting_text``, ``seed``, ``status`` and the figures).
+        methods: the sweep's methods, in order.
+    Returns:
+        One dict per comparison with at least two common seeds: depth, setting_text, a, b (methods), key, label,
+        seeds (common seeds, sorted), diffs (b − a per seed), mean, low, high, separated (the interval excludes 0).
+    """
+    by: dict[tuple[int, str, str], dict[int, dict[str, Any]]] = {}
+    for row in cells:
+        if row.get("status") == "ok" and row.get("seed") is not None:
+            by.setdefault((row["depth"], row.get("setting_text") or "", row["method"]), {})[int(row["seed"])] = row
+    places = sorted({(d, s) for d, s, _ in by})
+    out = []
+    for depth, setting in places:
+        for i, a in enumerate(methods):
+            for b in methods[i + 1:]:
+                ra, rb = by.get((depth, setting, a), {}), by.get((depth, setting, b), {})
+                for key, label in PAIRED_KEYS:
+                    seeds = sorted(s for s in set(ra) & set(rb) if _finite(ra[s].get(key)) and _finite(rb[s].get(key)))
+                    if len(seeds) < 2:
+                        continue
+                    diffs = [float(rb[s][key]) - float(ra[s][key]) for s in seeds]
+                    ci = t_interval(diffs)
+                    out.append({"depth": depth, "setting_text": setting, "a": a, "b": b, "key": key, "label": label,
+                                "seeds": seeds, "diffs": diffs, "mean": sum(diffs) / len(diffs), "low": ci.low,
+                                "high": ci.high, "separated": ci.low > 0 or ci.high < 0})
+    return out
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
