@@ -165,7 +165,7 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
         "by_depth": _by_depth(rows, keys), "grids": grids(rows), "series": series,
         "attacks": list(inputs.attacks), "time_text": inputs.time_text, "vary": [(k, list(v)) for k, v in inputs.vary], "seeds": inputs.seeds,
         "threats": threats, "membership": membership_text(rows), "provenance": prov,
-        "paired": paired_differences(cells, inputs.methods),
+        "paired": paired_differences(cells, inputs.methods, base_seed=inputs.config.run.seed),
         "defences": defence_notes(cfg, inputs.vary),
         "lpips_note": threats[0] if threats else None,
         "config_text": config_to_toml(cfg),

@@ -17,21 +17,24 @@ PAIRED_KEYS: tuple[tuple[str, str], ...] = (("knn_best", "kNN"), ("attack_ssim",
 """(row column, label) of the figures compared."""
 
 
-def paired_differences(cells: Sequence[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, Any]]:
+def paired_differences(cells: Sequence[dict[str, Any]], methods: Sequence[str], base_seed: int | None = None
+                       ) -> list[dict[str, Any]]:
     """Per depth and varied setting, per pair of methods (later − earlier in ``methods``), per figure of
     :data:`PAIRED_KEYS`: the mean per-seed difference with its 95 % t-interval over the seeds both finished.
 
     Args:
         cells: per-seed report rows (``method``, ``depth``, ``setting_text``, ``seed``, ``status`` and the figures).
         methods: the sweep's methods, in order.
+        base_seed: the seed of the rows whose ``seed`` is None (a sweep's first seed keeps the config's own).
     Returns:
         One dict per comparison with at least two common seeds: depth, setting_text, a, b (methods), key, label,
         seeds (common seeds, sorted), diffs (b − a per seed), mean, low, high, separated (the interval excludes 0).
     """
     by: dict[tuple[int, str, str], dict[int, dict[str, Any]]] = {}
     for row in cells:
-        if row.get("status") == "ok" and row.get("seed") is not None:
-            by.setdefault((row["depth"], row.get("setting_text") or "", row["method"]), {})[int(row["seed"])] = row
+        seed = row.get("seed") if row.get("seed") is not None else base_seed
+        if row.get("status") == "ok" and seed is not None:
+            by.setdefault((row["depth"], row.get("setting_text") or "", row["method"]), {})[int(seed)] = row
     places = sorted({(d, s) for d, s, _ in by})
     out = []
     for depth, setting in places:

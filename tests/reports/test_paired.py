@@ -38,10 +38,18 @@ def test_paired_differences__only_seeds_both_methods_finished_count() -> None:
     assert paired_differences(_cells(), ["mocosfl"]) == []   # one method: nothing to pair
 
 
+def test_paired_differences__the_first_seed_cell_without_a_seed_is_the_base_seed() -> None:
+    cells = [dict(c, seed=None) if c["seed"] == 1138 else c for c in _cells()]    # as a sweep names seed 1
+    assert paired_differences(cells, ["mocosfl", "monacosfl"]) == []             # base seed unknown: one seed
+    out = paired_differences(cells, ["mocosfl", "monacosfl"], base_seed=1138)
+    assert out == paired_differences(_cells(), ["mocosfl", "monacosfl"])
+
+
 def test_report__shows_the_paired_table_with_seeds(tmp_path: Path, tiny_config) -> None:
     from reports.html import ReportInputs, write_report
 
-    rows = [dict(c, run_dir=str(tmp_path / "none")) for c in _cells()]
+    rows = [dict(c, run_dir=str(tmp_path / "none"), seed=None if c["seed"] == tiny_config.run.seed else c["seed"])
+            for c in _cells()]
     inputs = ReportInputs(rows=rows, config=tiny_config, depths=[1, 17], methods=["mocosfl", "monacosfl"],
                           runs=tmp_path, seeds=2)
     files = write_report(inputs, tmp_path / "r.html")
