@@ -9,21 +9,15 @@ activation adds. Intervals are 95 % bootstraps over the target images (the per-i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reports.intervals import finite_or_none
 from sflaudit.artifacts import AttackRecord
 
 METRICS: tuple[str, ...] = ("ssim", "ssim_ref", "psnr", "mse", "lpips")
 HIGHER_LEAKS: dict[str, bool] = {"ssim": True, "ssim_ref": True, "psnr": True, "mse": False, "lpips": False}
 IntervalFn = Callable[[list[float]], tuple[float | None, float | None]]
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(float(value)) else None
 
 
 def attack_columns(records: Mapping[str, AttackRecord | None], interval: IntervalFn | None = None) -> dict[str, Any]:
@@ -36,13 +30,13 @@ def attack_columns(records: Mapping[str, AttackRecord | None], interval: Interva
     out: dict[str, Any] = {}
     means: dict[str, dict[str, float | None]] = {}
     for kind, rec in records.items():
-        mean = {m: _finite(rec.mean.get(m)) for m in METRICS} if rec is not None else dict.fromkeys(METRICS)
+        mean = {m: finite_or_none(rec.mean.get(m)) for m in METRICS} if rec is not None else dict.fromkeys(METRICS)
         means[kind] = mean
         for m in METRICS:
             out[f"attack_{kind}_{m}"] = mean[m]
         low, high = _interval(rec, "ssim", interval)
         out[f"attack_{kind}_ssim_low"], out[f"attack_{kind}_ssim_high"] = low, high
-        out[f"attack_{kind}_wall_s"] = _finite(rec.wall_s) if rec is not None else None
+        out[f"attack_{kind}_wall_s"] = finite_or_none(rec.wall_s) if rec is not None else None
     for m in METRICS:
         kind, value = worst_case(means, m)
         out[f"attack_{m}"], out[f"attack_{m}_by"] = value, kind

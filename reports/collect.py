@@ -9,7 +9,6 @@ bytes one client that is in the pool every epoch sends and receives over the who
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from sflaudit.artifacts import (AttackRecord, ErrorRecord, Evaluation, Membershi
                                 Summary, Traffic)
 from sflaudit.errors import SflauditError
 from reports.attackcols import attack_columns
-from reports.intervals import bootstrap_mean, wilson_percent
+from reports.intervals import bootstrap_mean, finite_or_none, wilson_percent
 
 MIB = 1024 ** 2
 BOOTSTRAP_SEED = 126      # the attack-metric intervals' resampling (beside AUX 123, TARGET 124, MEMBER 125)
@@ -87,13 +86,6 @@ def _membership_id(cell: CellLike) -> str | None:
     return getattr(cell, "membership_id", None)
 
 
-def _num(value: Any) -> float | None:
-    """A finite float, or None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(float(value)) else None
-
-
 def cell_row(cell: CellLike) -> dict[str, Any]:
     """The report row of one cell (whatever of its stages' results its run directory holds)."""
     a = _artifacts(cell)
@@ -117,14 +109,14 @@ def cell_row(cell: CellLike) -> dict[str, Any]:
     else:
         row.update(status="ok", error=None, error_stage=None)
     s, e = a.summary, a.evaluation
-    row.update(knn_best=_num(s.knn_best) if s else None, knn_final=_num(s.knn_final) if s else None,
-               probe_best=_num(e.linear_probe_best) if e else None,
-               probe_last=_num(e.linear_probe_last) if e else None,
+    row.update(knn_best=finite_or_none(s.knn_best) if s else None, knn_final=finite_or_none(s.knn_final) if s else None,
+               probe_best=finite_or_none(e.linear_probe_best) if e else None,
+               probe_last=finite_or_none(e.linear_probe_last) if e else None,
                epochs=s.epochs if s else None, steps=s.steps if s else None,
-               train_wall_s=_num(s.wall_time_s) if s else None)
+               train_wall_s=finite_or_none(s.wall_time_s) if s else None)
     r = a.attack
     row.update(attack_kind=r.settings.get("kind") if r else None, lpips_status=r.lpips.get("status") if r else None,
-               invert_wall_s=_num(sum(x.wall_s for x in (a.attacks or {}).values() if x is not None))
+               invert_wall_s=finite_or_none(sum(x.wall_s for x in (a.attacks or {}).values() if x is not None))
                if any((a.attacks or {}).values()) else None,
                grid=str(RunDir(Path(cell.run_dir)).attack_png(cell.attack_id)) if r else None,
                image_size=(r.run or {}).get("image_size") if r else None, attack_ids=_attack_ids(cell),
@@ -149,10 +141,10 @@ def _membership_columns(m: MembershipRecord | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for score, prefix in (("view_similarity", "mia"), ("contrastive", "mia_contrastive")):
         got = m.scores.get(score, {}) if m else {}
-        out.update({f"{prefix}_auc": _num(got.get("auc")), f"{prefix}_auc_low": _num(got.get("auc_low")),
-                    f"{prefix}_auc_high": _num(got.get("auc_high")),
-                    f"{prefix}_tpr_1fpr": _num(got.get("tpr_at_1fpr"))})
-    out["mia_wall_s"] = _num(m.wall_s) if m else None
+        out.update({f"{prefix}_auc": finite_or_none(got.get("auc")), f"{prefix}_auc_low": finite_or_none(got.get("auc_low")),
+                    f"{prefix}_auc_high": finite_or_none(got.get("auc_high")),
+                    f"{prefix}_tpr_1fpr": finite_or_none(got.get("tpr_at_1fpr"))})
+    out["mia_wall_s"] = finite_or_none(m.wall_s) if m else None
     return out
 
 
@@ -170,7 +162,7 @@ def _accuracy_intervals(row: dict[str, Any], e: Evaluation | None) -> dict[str, 
 def _bootstrap(values: list[float]) -> tuple[float | None, float | None]:
     """95 % bootstrap interval of the mean of per-image attack metrics (seeded: the same page every render)."""
     low, high = bootstrap_mean(values, seed=BOOTSTRAP_SEED)
-    return _num(low), _num(high)
+    return finite_or_none(low), finite_or_none(high)
 
 
 _PROFILE_COLUMNS: tuple[str, ...] = ("client_params", "client_flops", "server_flops", "step_up", "step_down",

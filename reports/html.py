@@ -165,7 +165,7 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
         "by_depth": _by_depth(rows, keys), "grids": grids(rows), "series": series,
         "attacks": list(inputs.attacks), "time_text": inputs.time_text, "vary": [(k, list(v)) for k, v in inputs.vary], "seeds": inputs.seeds,
         "threats": threats, "membership": membership_text(rows), "provenance": prov,
-        "paired": paired_differences(cells, inputs.methods, base_seed=inputs.config.run.seed),
+        "cells": cells, "paired": paired_differences(cells, inputs.methods, base_seed=inputs.config.run.seed),
         "defences": defence_notes(cfg, inputs.vary),
         "lpips_note": threats[0] if threats else None,
         "config_text": config_to_toml(cfg),
@@ -207,7 +207,7 @@ def write_report(inputs: ReportInputs, out: Path) -> ReportFiles:
            "config": context["config_text"], "depths": context["depths"], "methods": context["methods"],
            "attacks": context["attacks"], "vary": context["vary"], "seeds": context["seeds"],
            "paired": context["paired"],
-           "cells": [complete_row(r) for r in inputs.rows],
+           "cells": context["cells"],
            "constraints": asdict(inputs.constraints), "pareto": context["pareto"],
            "recommendation": asdict(context["recommendation"]), "rows": context["rows"]}
     atomic_write_text(files.json, json.dumps(doc, indent=2, allow_nan=False) + "\n")

@@ -35,6 +35,13 @@ class Interval(NamedTuple):
         return self.low <= value <= self.high
 
 
+def finite_or_none(value: object) -> float | None:
+    """``value`` as a float when it is a finite int or float (bools excluded), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(float(value)) else None
+
+
 def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
         raise SflauditError(f"confidence {confidence!r} is out of range (0 < confidence < 1)")

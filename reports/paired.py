@@ -7,11 +7,11 @@ ahead of the other. This module gives that paired reading beside it; it does not
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from itertools import combinations, product
 from typing import Any
 
-from reports.intervals import t_interval
+from reports.intervals import finite_or_none, t_interval
 
 PAIRED_KEYS: tuple[tuple[str, str], ...] = (("knn_best", "kNN"), ("attack_ssim", "worst-case SSIM"))
 """(row column, label) of the figures compared."""
@@ -37,21 +37,15 @@ def paired_differences(cells: Sequence[dict[str, Any]], methods: Sequence[str], 
             by.setdefault((row["depth"], row.get("setting_text") or "", row["method"]), {})[int(seed)] = row
     places = sorted({(d, s) for d, s, _ in by})
     out = []
-    for depth, setting in places:
-        for i, a in enumerate(methods):
-            for b in methods[i + 1:]:
-                ra, rb = by.get((depth, setting, a), {}), by.get((depth, setting, b), {})
-                for key, label in PAIRED_KEYS:
-                    seeds = sorted(s for s in set(ra) & set(rb) if _finite(ra[s].get(key)) and _finite(rb[s].get(key)))
-                    if len(seeds) < 2:
-                        continue
-                    diffs = [float(rb[s][key]) - float(ra[s][key]) for s in seeds]
-                    ci = t_interval(diffs)
-                    out.append({"depth": depth, "setting_text": setting, "a": a, "b": b, "key": key, "label": label,
-                                "seeds": seeds, "diffs": diffs, "mean": sum(diffs) / len(diffs), "low": ci.low,
-                                "high": ci.high, "separated": ci.low > 0 or ci.high < 0})
+    for (depth, setting), (a, b), (key, label) in product(places, combinations(methods, 2), PAIRED_KEYS):
+        ra, rb = by.get((depth, setting, a), {}), by.get((depth, setting, b), {})
+        seeds = sorted(s for s in ra.keys() & rb.keys()
+                       if finite_or_none(ra[s].get(key)) is not None and finite_or_none(rb[s].get(key)) is not None)
+        if len(seeds) < 2:
+            continue
+        diffs = [float(rb[s][key]) - float(ra[s][key]) for s in seeds]
+        ci = t_interval(diffs)
+        out.append({"depth": depth, "setting_text": setting, "a": a, "b": b, "key": key, "label": label,
+                    "seeds": seeds, "diffs": diffs, "mean": sum(diffs) / len(diffs), "low": ci.low, "high": ci.high,
+                    "separated": ci.low > 0 or ci.high < 0})
     return out
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
