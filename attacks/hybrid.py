@@ -141,7 +141,7 @@ def hybrid_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, 
         x, err = x_dec, start_err
     recon = x.cpu().contiguous()
     dec_metrics = summarize(x_dec, tgt_gt)
-    extra = {"epochs_run": len(fit.val_loss), "stopped_early": len(fit.val_loss) < epochs,
+    extra = {"epochs_run": len(fit.val_loss), "stopped_early": len(fit.val_loss) < epochs, "val_ssim": fit.val_ssim,
              "decoder_reused": trained_decoder is not None,
              "refine_steps": chosen, "refine_val_ssim": curve, "decoder_wall_s": decoder_wall,
              "refine_wall_s": time.perf_counter() - start - decoder_wall,

@@ -3,8 +3,8 @@
 The attacker (an honest-but-curious server) holds the frozen client model. It computes the cut-layer activation of
 every auxiliary image once, trains a decoder (``res_normN4C64`` by default, sized from the activation shape) with
 Adam and an MSE loss on [0, 1] images (stopping after ``patience`` epochs, each counted as at least 15 batches,
-without a better validation loss), keeps the decoder with the best validation loss, and decodes the activations of
-the target images.
+with neither a better validation loss nor a better validation SSIM: :mod:`attacks.stopping`), keeps the decoder
+with the best validation loss, and decodes the activations of the target images.
 
 Two measurement protocols (protocol §9 Q7):
 
@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from attacks.decoders import build_decoder
 from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
+from attacks.stopping import patience_epochs, should_stop, val_ssim
 from sflaudit.data.augment import normalize
 from sflaudit.errors import SflauditError
 
@@ -46,9 +47,6 @@ JPEG_QUALITY = 75
 REFERENCE_SPLIT_SEED = 123   # np.random.seed(123) before shuffling the aux pairs (protocol §5.3)
 VAL_FRACTION = 0.1
 VAL_BATCH = 256   # clean validation batch (eval mode: the result does not depend on it)
-# Early stop counts an epoch as at least this many optimiser steps (the default 1 % of CIFAR-10 at batch 32 has 15):
-# with a tiny auxiliary set an epoch is a step or two, and ``patience`` such epochs would stop an untrained decoder.
-PATIENCE_EPOCH_STEPS = 15
 
 
 @dataclass
@@ -156,32 +154,28 @@ def _cl(x: Tensor) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def patience_epochs(patience: int, steps_per_epoch: int) -> int:
-    """Epochs without a better validation loss before the decoder stops: ``patience``, stretched so that they
-    span at least ``patience`` × :data:`PATIENCE_EPOCH_STEPS` optimiser steps (0 stays 0 = never stop)."""
-    if patience <= 0:
-        return 0
-    return max(patience, math.ceil(patience * PATIENCE_EPOCH_STEPS / max(1, steps_per_epoch)))
-
-
 def train_decoder(decoder: nn.Module, acts: Tensor, gt: Tensor, train_idx: Tensor, val_idx: Tensor, *,
                   epochs: int, batch: int, lr: float, faithful: bool, generator: torch.Generator,
                   patience: int = 0,
-                  progress: ProgressFn | None = None) -> tuple[dict[str, Tensor], list[float], list[float], int, float]:
+                  progress: ProgressFn | None = None
+                  ) -> tuple[dict[str, Tensor], list[float], list[float], int, float, list[float]]:
     """Adam + MSE training of ``decoder`` on (acts[i] → gt[i]); returns the best-validation state.
 
     acts: N×C×h×w activations, gt: N×3×H×W in [0, 1] (same device as the decoder).
-    patience: stop once ``patience`` epochs in a row have not improved the validation loss (0 = every epoch;
-    ignored when ``faithful``: the reference's full schedule); see :func:`patience_epochs` for short epochs.
-    The kept state is the best-validation one either way.
+    patience: stop once ``patience`` epochs in a row have improved neither the validation loss nor the validation
+    SSIM (:mod:`attacks.stopping`; 0 = every epoch; ignored when ``faithful``: the reference's full schedule); see
+    :func:`attacks.stopping.patience_epochs` for short epochs. The kept state is the best-validation-loss one
+    either way.
     Clean validation runs in eval mode in batches of ≥ :data:`VAL_BATCH` (batch-independent, fewer launches).
-    Returns (best state_dict, per-epoch train MSE, per-epoch validation MSE, best epoch (1-based), best val MSE);
-    the curves are as long as the epochs actually run.
+    Returns (best state_dict, per-epoch train MSE, per-epoch validation MSE, best epoch (1-based), best val MSE,
+    per-epoch mean validation SSIM — empty when faithful or the images are under 11 pixels); the curves are as long
+    as the epochs actually run.
     """
     opt = _adam(decoder, lr)
     best_state, best_val, best_epoch = copy.deepcopy(decoder.state_dict()), math.inf, 0
     train_curve: list[float] = []
     val_curve: list[float] = []
+    ssim_curve: list[float] = []
     val_batch = batch if faithful else max(batch, VAL_BATCH)
     wait = patience_epochs(patience, math.ceil(len(train_idx) / batch))
     for epoch in range(1, epochs + 1):
@@ -199,30 +193,37 @@ def train_decoder(decoder: nn.Module, acts: Tensor, gt: Tensor, train_idx: Tenso
         vorder = val_idx[torch.randperm(len(val_idx), generator=generator)] if faithful else val_idx
         decoder.train(faithful)   # faithful: BN batch statistics during validation (reference quirk)
         vtotal = 0.0
+        vssim: list[float] = []
         with torch.no_grad():
             for i in range(0, len(vorder), val_batch):
                 sel = vorder[i:i + val_batch].to(acts.device)
-                vloss = float(F.mse_loss(decoder(_cl(acts[sel])), _cl(gt[sel])))
+                out = decoder(_cl(acts[sel]))
+                vloss = float(F.mse_loss(out, _cl(gt[sel])))
                 vtotal += vloss * len(sel)
+                if not faithful:
+                    vssim += val_ssim(out, gt[sel])
                 if faithful and vloss < best_val:   # per-batch running minimum (reference quirk)
                     best_val, best_epoch = vloss, epoch
                     best_state = copy.deepcopy(decoder.state_dict())
         val_curve.append(vtotal / len(vorder))
+        if vssim:
+            ssim_curve.append(sum(vssim) / len(vssim))
         if not faithful and val_curve[-1] < best_val:
             best_val, best_epoch = val_curve[-1], epoch
             best_state = copy.deepcopy(decoder.state_dict())
         if progress is not None:
             progress({"stage": "decoder", "epoch": epoch, "epochs": epochs, "train_loss": train_curve[-1],
                       "val_loss": val_curve[-1], "best_epoch": best_epoch})
-        if wait > 0 and not faithful and epoch - best_epoch >= wait:
+        if not faithful and should_stop(val_curve, ssim_curve, wait):
             break
-    return best_state, train_curve, val_curve, best_epoch, best_val
+    return best_state, train_curve, val_curve, best_epoch, best_val, ssim_curve
 
 
 @dataclass
 class DecoderFit:
     """A trained decoder: ``net`` in eval mode with the best-validation weights; train_idx / val_idx the 90/10
-    split of the pairs; curves per epoch run; best_epoch 1-based."""
+    split of the pairs; curves per epoch run (val_ssim: the early stop's second clock, empty when faithful);
+    best_epoch 1-based."""
 
     net: nn.Module
     train_idx: Tensor
@@ -231,6 +232,7 @@ class DecoderFit:
     val_loss: list[float]
     best_epoch: int
     best_val: float
+    val_ssim: list[float] = field(default_factory=list)
 
 
 def fit_decoder(acts: Tensor, gt: Tensor, *, decoder: str, epochs: int, batch: int, lr: float, seed: int,
@@ -260,13 +262,13 @@ def fit_decoder(acts: Tensor, gt: Tensor, *, decoder: str, epochs: int, batch: i
         net.load_state_dict(state)
         net.eval()
         return DecoderFit(net, train_idx, val_idx, list(rec["train_loss"]), list(rec["val_loss"]),
-                          int(rec["best_epoch"]), float(rec["best_val_loss"]))
-    best_state, train_curve, val_curve, best_epoch, best_val = train_decoder(
+                          int(rec["best_epoch"]), float(rec["best_val_loss"]), list(rec.get("val_ssim", [])))
+    best_state, train_curve, val_curve, best_epoch, best_val, ssim_curve = train_decoder(
         net, _cl(acts), _cl(gt), train_idx, val_idx, epochs=epochs, batch=batch, lr=lr, faithful=faithful,
         generator=generator, patience=patience, progress=progress)
     net.load_state_dict(best_state)
     net.eval()
-    return DecoderFit(net, train_idx, val_idx, train_curve, val_curve, best_epoch, float(best_val))
+    return DecoderFit(net, train_idx, val_idx, train_curve, val_curve, best_epoch, float(best_val), ssim_curve)
 
 
 @torch.no_grad()
@@ -311,13 +313,13 @@ def decoder_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor,
         decoder: decoder name (:func:`attacks.decoders.build_decoder`), sized from the activation shape.
         epochs, batch, lr: Adam training of the decoder (MSE on [0, 1] images). seed: init, split, batch order.
         faithful: reference measurement quirks (module docstring); ``target_std`` then defaults to Q7_TARGET_STD.
-        patience: early stop after this many epochs without a better validation loss (0 = off; never if faithful;
-            epochs of fewer than PATIENCE_EPOCH_STEPS batches count for less: :func:`patience_epochs`).
+        patience: early stop after this many epochs with neither a better validation loss nor a better validation
+            SSIM (0 = off; never if faithful; epochs of fewer than 15 batches count for less: :mod:`attacks.stopping`).
         lpips: scorer for the LPIPS metric (None/unavailable → recorded as unavailable).
         progress: called once per epoch with a dict (stage, epoch, epochs, train_loss, val_loss, best_epoch).
     Returns:
         AttackResult (Nt×3×H×W reconstructions and ground truth, metrics, loss curves; extra: epochs_run,
-        stopped_early).
+        stopped_early, val_ssim).
     """
     start = time.perf_counter()
     aux_in, aux_gt, tgt_in, tgt_gt = attack_pairs(aux_images, target_images, mean, std, faithful=faithful,
@@ -332,5 +334,6 @@ def decoder_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor,
     return AttackResult(reconstructions=recon, targets=tgt_gt, metrics=metrics, train_loss=fit.train_loss,
                         val_loss=fit.val_loss, best_epoch=fit.best_epoch, best_val=fit.best_val,
                         wall_s=time.perf_counter() - start, activation_shape=tuple(aux_acts.shape[1:]),
-                        extra={"epochs_run": len(fit.val_loss), "stopped_early": len(fit.val_loss) < epochs},
+                        extra={"epochs_run": len(fit.val_loss), "stopped_early": len(fit.val_loss) < epochs,
+                               "val_ssim": fit.val_ssim},
                         decoder_state=fit.net.state_dict())

@@ -26,9 +26,10 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from attacks.decoder_file import read_decoder, write_decoder
-from attacks.inversion import PATIENCE_EPOCH_STEPS, Q7_TARGET_STD
+from attacks.inversion import Q7_TARGET_STD
 from attacks.kinds import DECODER_KINDS, run_attack, threat_model
 from attacks.metrics import LpipsScorer
+from attacks.stopping import PATIENCE_EPOCH_STEPS
 from sflaudit.artifacts import AttackRecord, Checkpoint, RunDir
 from sflaudit.config import AttackConfig, Config, RunConfig, config_from_toml, validate
 from sflaudit.jobs import stage_settings, with_runtime
@@ -170,7 +171,8 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
     if a.kind in DECODER_KINDS:
         details["validation"] = "per-batch, train mode" if a.faithful else "per-epoch, eval mode"
         details["early_stop"] = "off (faithful: every epoch)" if a.faithful or not a.patience else \
-            f"after {a.patience} epochs (of ≥ {PATIENCE_EPOCH_STEPS} batches) without a better validation loss"
+            f"after {a.patience} epochs (of ≥ {PATIENCE_EPOCH_STEPS} batches) with neither a better validation loss " \
+              f"nor a better validation SSIM"
     metrics = result.metrics
     record = AttackRecord(
         attack_id=ident,

@@ -22,7 +22,7 @@ CELLS="1 decoder 0.1 5 8
 13 prior 0.01 40 8
 13 prior 0.001 300 8"
 echo "$CELLS" | OMP_NUM_THREADS=1 OUT="$OUT" xargs -P 2 -L 1 sh -c '
-  for done in "$OUT/init/d$0/attacks/$1-"*"-aux$2-ep$3-"*"-pat$4-"*/invert.json; do [ -f "$done" ] && exit 0; done
+  for done in "$OUT/init/d$0/attacks/$1-"*"-aux$2-ep$3-"*"-stop$4-"*/invert.json; do [ -f "$done" ] && exit 0; done
   sflaudit invert --checkpoint "$OUT/init/d$0/best.pt" --attack "$1" --aux-fraction "$2" --epochs "$3" \
     --patience "$4" --quiet >/dev/null && echo "done: depth $0, $1, aux fraction $2"'
 python "$(dirname "$0")/aux_budget.py" "$OUT"

@@ -113,9 +113,9 @@ def invert(
              "(client weights only) | membership")] = None,
     aux_fraction: Annotated[Optional[float], typer.Option(help="Attacker's share of the training split.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Decoder training epochs.")] = None,
-    patience: Annotated[Optional[int], typer.Option(help="Stop the decoder after this many epochs without a better "
-                                                         "validation loss (0 = every epoch; epochs of < 15 batches "
-                                                         "count for less).")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Stop the decoder after this many epochs with neither a "
+                                                         "better validation loss nor a better validation SSIM (0 = "
+                                                         "every epoch; epochs of < 15 batches count for less).")] = None,
     targets: Annotated[Optional[int], typer.Option(help="Fixed test images to reconstruct.")] = None,
     decoder: Annotated[Optional[str], typer.Option(help="res_normN{N}C{C} | conv_normN{N}C{C}")] = None,
     lpips_weights: Annotated[Optional[Path], typer.Option(envvar="SFLAUDIT_LPIPS_WEIGHTS",

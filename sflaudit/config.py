@@ -102,7 +102,7 @@ class AttackConfig:
     epochs: int = 50
     batch: int = 32
     lr: float = 1e-3
-    patience: int = 8                # decoder early stop: epochs without a better validation loss (0 = off)
+    patience: int = 12               # decoder early stop: epochs with no better val loss or SSIM (0 = off)
     targets: int = 128               # fixed test images reconstructed
     faithful: bool = False           # reproduce the reference's measurement quirks (JPEG ground truth, Q7)
     whitebox_steps: int = 500

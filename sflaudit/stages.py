@@ -31,7 +31,7 @@ RUNTIME_FIELDS: frozenset[str] = frozenset({"run.device", "run.threads", "run.ck
 
 # Fields each attack reads, in id order, with the short label used in its readable id.
 _DECODER_FIELDS: tuple[tuple[str, str], ...] = (("decoder", ""), ("aux_fraction", "aux"), ("epochs", "ep"),
-                                                ("batch", "b"), ("lr", "lr"), ("patience", "pat"))
+                                                ("batch", "b"), ("lr", "lr"), ("patience", "stop"))
 ATTACK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "prior": (*_DECODER_FIELDS, ("targets", "n")),
     "decoder": (*_DECODER_FIELDS, ("targets", "n")),

@@ -60,7 +60,7 @@ def test_run_invert__trainer_checkpoint_writes_json_and_png(tmp_path: Path) -> N
     ckpt = tmp_path / "run" / "ckpt.pt"
     doc = run_invert(ckpt, invert_settings(ckpt, **FAST), lpips_weights=tmp_path / "missing.pt")
     run = RunDir(tmp_path / "run")
-    assert doc.attack_id == "decoder-res_normN0C8-aux0.01-ep1-b32-lr0.001-pat8-n8-clean"
+    assert doc.attack_id == "decoder-res_normN0C8-aux0.01-ep1-b32-lr0.001-stop12-n8-clean"
     assert run.attack_ids() == [doc.attack_id]
     saved = json.loads(run.attack_json(doc.attack_id).read_text())
     assert saved["format"] == "sflaudit-invert/2" and saved["mean"] == doc.mean
@@ -68,7 +68,7 @@ def test_run_invert__trainer_checkpoint_writes_json_and_png(tmp_path: Path) -> N
     assert len(saved["metrics"]["mse"]) == 8
     tm = saved["threat_model"]
     assert tm["attacker"] == "honest-but-curious server" and tm["aux_images"] == 50 and tm["client_weights"]
-    assert saved["training"]["epochs_run"] == 1 and saved["settings"]["patience"] == 8
+    assert saved["training"]["epochs_run"] == 1 and saved["settings"]["patience"] == 12
     assert (tm["checkpoint"], tm["checkpoint_step"], tm["checkpoint_epoch"]) == (str(ckpt), 1, 0)
     assert saved["lpips"]["status"] == "unavailable" and "missing.pt" in saved["lpips"]["reason"]
     assert saved["run"]["activation_shape"] == [8, 32, 32]   # resnet18 stem at width 0.125
@@ -152,7 +152,7 @@ def test_run_invert__prior_does_not_load_the_client(tmp_path: Path, monkeypatch:
 
     monkeypatch.setattr(attacks.job, "_load_client", refuse)
     doc = run_invert(ckpt, invert_settings(ckpt, kind="prior", **FAST), lpips_weights=tmp_path / "none.pt")
-    assert doc.attack_id == "prior-res_normN0C8-aux0.01-ep1-b32-lr0.001-pat8-n8-clean"
+    assert doc.attack_id == "prior-res_normN0C8-aux0.01-ep1-b32-lr0.001-stop12-n8-clean"
     tm = doc.threat_model
     assert (tm["client_weights"], tm["target_activations"], tm["aux_images"]) == (False, False, 50)
     cands = doc.training["candidates"]
@@ -164,12 +164,13 @@ def test_run_invert__hybrid_records_activation_errors(tmp_path: Path) -> None:
     ckpt = hand_checkpoint(tmp_path / "best.pt")
     doc = run_invert(ckpt, invert_settings(ckpt, kind="hybrid", hybrid_steps=3, **FAST),
                      lpips_weights=tmp_path / "none.pt")
-    assert doc.attack_id == ("hybrid-res_normN0C8-aux0.01-ep1-b32-lr0.001-pat8-steps3-hlr0.01-tv0.01-pull0.1-n8"
+    assert doc.attack_id == ("hybrid-res_normN0C8-aux0.01-ep1-b32-lr0.001-stop12-steps3-hlr0.01-tv0.01-pull0.1-n8"
                              "-clean")
     t = doc.training
     assert all(e <= s for e, s in zip(t["activation_mse_end_per_image"], t["activation_mse_start_per_image"]))
     assert doc.threat_model["client_weights"] and doc.threat_model["aux_images"] == 50
-    assert doc.settings["early_stop"] == "after 8 epochs (of ≥ 15 batches) without a better validation loss"
+    assert doc.settings["early_stop"] == ("after 12 epochs (of ≥ 15 batches) with neither a better validation loss "
+                                          "nor a better validation SSIM")
 
 
 def test_run_invert__hybrid_starts_from_the_decoder_attacks_decoder_with_the_same_result(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def test_finished_sweep__new_attack_setting_trains_nothing_and_adds_results(smok
         assert sorted(p.name for p in (cell / "evals").iterdir()) == ["probe-ep1-b128-shuffled.json",
                                                                       "probe-ep2-b128-shuffled.json"]
     doc = json.loads(out.with_suffix(".json").read_text())
-    assert {r["attack_ids"]["decoder"] for r in doc["rows"]} == {"decoder-res_normN4C64-aux0.01-ep2-b32-lr0.001-pat8-n8-clean"}
+    assert {r["attack_ids"]["decoder"] for r in doc["rows"]} == {"decoder-res_normN4C64-aux0.01-ep2-b32-lr0.001-stop12-n8-clean"}
     assert {r["eval_id"] for r in doc["rows"]} == {"probe-ep2-b128-shuffled"}
     for r in doc["rows"]:                                                # the page shows the new results
         record = RunDir(Path(r["run_dir"])).read_attack(r["attack_ids"]["decoder"])
