@@ -51,14 +51,9 @@ def measure(depth: int, aux: torch.Tensor, targets: torch.Tensor, mean: tuple, s
             "activation": result.activation_shape}  # type: ignore[dict-item]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs actually run per depth (≥ 2)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
-    parser.add_argument("--depths", default="1,11")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def default_attack_data() -> tuple[torch.Tensor, torch.Tensor, tuple, tuple, str]:
+    """The default attack's benchmark data: (500 aux images, 128 targets — uint8 N×3×32×32 —, mean, std, source):
+    the aux images seeded 123 from the training split, the first 128 test images."""
     if (CIFAR / "train.npz").is_file():
         ds = load_dataset(f"npz:{CIFAR}")
         source = f"CIFAR-10 ({CIFAR})"
@@ -67,14 +62,24 @@ def main() -> None:
         source = "embedded photos (no CIFAR-10 at ../shared/data/cifar10)"
     train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
     g = torch.Generator().manual_seed(123)
-    aux = train[torch.randperm(train.shape[0], generator=g)[:500]]
-    targets = test[:128]
+    return train[torch.randperm(train.shape[0], generator=g)[:500]], test[:128], ds.mean, ds.std, source
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs actually run per depth (≥ 2)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    parser.add_argument("--depths", default="1,11")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    aux, targets, mean, std, source = default_attack_data()
     print(f"data: {source}; 500 aux (450 train / 50 val), 128 targets, batch 32, res_normN4C64; "
           f"torch threads {torch.get_num_threads()}")
     print(f"{'depth':>5} {'activation':>12} {'s/epoch':>8} {'setup s':>8} {'finish s':>8} "
           f"{'50-epoch s':>10} {'vs 300 s':>8}")
     for depth in (int(d) for d in args.depths.split(",")):
-        r = measure(depth, aux, targets, ds.mean, ds.std, max(2, args.epochs))
+        r = measure(depth, aux, targets, mean, std, max(2, args.epochs))
         act = "×".join(str(v) for v in r["activation"])  # type: ignore[union-attr]
         print(f"{depth:>5} {act:>12} {r['per_epoch']:>8.2f} {r['setup']:>8.2f} {r['finish']:>8.2f} "
               f"{r['projected']:>10.0f} {r['projected'] / BUDGET_S:>7.2f}×", flush=True)

@@ -34,13 +34,10 @@ from attacks.decoders import build_decoder
 from attacks.inversion import (_cl, attack_pairs, client_activations, decode, decoder_attack, split_train_val,
                                train_decoder)
 from attacks.metrics import ssim_skimage
+from attack_speed import default_attack_data   # benchmarks/ is the script's directory, first on sys.path
 from attacks.stopping import patience_epochs, should_stop
-from sflaudit.data import load_dataset
 from sflaudit.models import split_model
-from sflaudit.sfl.setup import to_nchw
 
-REPO = Path(__file__).resolve().parents[1]
-CIFAR = REPO.parent / "shared" / "data" / "cifar10"
 EPOCHS = 50
 TOLERANCE = 0.01     # the target: the fast default's SSIM within 0.01 of the full run's
 
@@ -108,16 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if (CIFAR / "train.npz").is_file():
-        ds = load_dataset(f"npz:{CIFAR}")
-        source = f"CIFAR-10 ({CIFAR})"
-    else:
-        ds = load_dataset("photos")
-        source = "embedded photos (no CIFAR-10 at ../shared/data/cifar10)"
-    train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
-    g = torch.Generator().manual_seed(123)
-    aux = train[torch.randperm(train.shape[0], generator=g)[:500]]
-    targets = test[:128]
+    aux, targets, mean, std, source = default_attack_data()
     print(f"data: {source}; 500 aux, 128 targets, batch 32, res_normN4C64, {EPOCHS} epochs; "
           f"torch threads {torch.get_num_threads()}; ATen capability {torch.backends.cpu.get_cpu_capability()}")
     if args.curves:
@@ -126,7 +114,7 @@ def main() -> None:
             for seed in (int(v) for v in args.seeds.split(",")):
                 key = f"d{depth}s{seed}"
                 if key not in doc:   # resumable: finished curves are kept
-                    doc[key] = curve(depth, aux, targets, ds.mean, ds.std, seed)
+                    doc[key] = curve(depth, aux, targets, mean, std, seed)
                     args.curves.parent.mkdir(parents=True, exist_ok=True)
                     tmp = args.curves.with_suffix(".tmp")
                     tmp.write_text(json.dumps(doc))
@@ -147,8 +135,8 @@ def main() -> None:
         return
     print(f"{'depth':>5} {'run':>14} {'epochs':>6} {'best':>4} {'SSIM':>7} {'PSNR':>6} {'wall s':>7}")
     for depth in (int(d) for d in args.depths.split(",")):
-        fast = one_attack(depth, aux, targets, ds.mean, ds.std, args.patience)
-        full = one_attack(depth, aux, targets, ds.mean, ds.std, 0)
+        fast = one_attack(depth, aux, targets, mean, std, args.patience)
+        full = one_attack(depth, aux, targets, mean, std, 0)
         for name, r in ((f"patience {args.patience}", fast), ("full", full)):
             print(f"{depth:>5} {name:>14} {r['epochs']:>6} {r['best']:>4} {r['ssim']:>7.4f} {r['psnr']:>6.2f} "
                   f"{r['wall_s']:>7.1f}", flush=True)
