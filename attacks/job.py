@@ -170,9 +170,9 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
         details["prior_key"] = key
     if a.kind in DECODER_KINDS:
         details["validation"] = "per-batch, train mode" if a.faithful else "per-epoch, eval mode"
-        details["early_stop"] = "off (faithful: every epoch)" if a.faithful or not a.patience else \
-            f"after {a.patience} epochs (of ≥ {PATIENCE_EPOCH_STEPS} batches) with neither a better validation loss " \
-              f"nor a better validation SSIM"
+        details["early_stop"] = "off (faithful: every epoch)" if a.faithful or not a.patience else (
+            f"after {a.patience} epochs (of ≥ {PATIENCE_EPOCH_STEPS} batches) with neither a better validation loss "
+            f"nor a better validation SSIM")
     metrics = result.metrics
     record = AttackRecord(
         attack_id=ident,

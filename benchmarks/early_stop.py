@@ -30,11 +30,11 @@ from pathlib import Path
 
 import torch
 
+from attack_speed import default_attack_data   # benchmarks/ is the script's directory, first on sys.path
 from attacks.decoders import build_decoder
 from attacks.inversion import (_cl, attack_pairs, client_activations, decode, decoder_attack, split_train_val,
                                train_decoder)
 from attacks.metrics import ssim_skimage
-from attack_speed import default_attack_data   # benchmarks/ is the script's directory, first on sys.path
 from attacks.stopping import patience_epochs, should_stop
 from sflaudit.models import split_model
 
