@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,6 +164,13 @@ class LpipsScorer:
             b = target[i:i + batch].detach().float().cpu()
             out.append(self.model(a, b, normalize=True).flatten().double())
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+
+
+def negated(recon: Tensor, mean: Sequence[float]) -> Tensor:
+    """B×3×H×W [0, 1] images reflected through the per-channel normalisation mean (x → 2·mean − x, clamped): the
+    image a normalised input's negation −x stands for."""
+    m = torch.tensor(list(mean), dtype=recon.dtype, device=recon.device).view(1, -1, 1, 1)
+    return (2 * m - recon).clamp(0, 1)
 
 
 def _mean(values: list[float]) -> float | None:

@@ -5,7 +5,8 @@ aggregator). It holds its auxiliary images, the real cut-layer activations it re
 activations of the targets. It trains a substitute client — the client's architecture, fresh initialisation — on its
 auxiliary images so that the substitute's activations are distributed like the received ones (multi-kernel MMD plus
 a non-saturating GAN discriminator, :mod:`attacks.mmd`), trains an inverse network (a decoder) on
-(substitute(aux), aux) pairs and applies it to the real target activations.
+(substitute(aux), aux) pairs and applies it to the real target activations. It trains at most
+``attack.substitute_steps``, fewer where ``attack.substitute_budget`` of the inverse network's work is less.
 
 The split is structural: :func:`run_substitute` holds the real client only to produce the traffic (activations of
 a seeded sample of training images the clients sent, and the targets'); :func:`substitute_attack` receives a
@@ -14,6 +15,7 @@ a seeded sample of training images the clients sent, and the targets'); :func:`s
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,17 +23,21 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from attacks.decoders import build_decoder
+from attacks.flops import forward_flops, step_cap
 from attacks.inversion import (
     Q7_TARGET_STD,
     AttackResult,
     ProgressFn,
+    _device_of,
     check_images,
     client_activations,
     decode,
     fit_decoder,
     prepare_pairs,
+    split_train_val,
 )
-from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
+from attacks.metrics import LpipsScorer, LpipsUnavailable, negated, ssim_skimage, summarize
 from attacks.mmd import ActivationCritic, critic_loss, generator_loss, mk_mmd2, sample_bandwidths
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
@@ -40,11 +46,15 @@ from sflaudit.models import split_model
 OBSERVED_SEED = 125          # sample of training images whose activations the server received (aux 123, target 124)
 SUBSTITUTE_SEED_OFFSET = 104_729   # substitute init seed = run seed + this (never the seed the real client had)
 DEFAULT_STEPS = 1000         # attack.substitute_steps (50 left the substitute unmatched: docs/results.md)
+DEFAULT_BUDGET = 0.75        # attack.substitute_budget: the substitute's training may take at most this share of
+                             # the inverse network's arithmetic, so the attack costs ≤ 2× the decoder attack (FLOPs
+                             # and the clock differ by up to a fifth at deep cuts: docs/results.md)
 DEFAULT_LR = 1e-3            # Adam lr of the substitute and the critic (attack.substitute_lr)
 MMD_WEIGHT = 1.0
 ADV_WEIGHT = 0.1
 EVAL_IMAGES = 128            # images in the fixed sets the MMD curve is measured on
-EVAL_POINTS = 10             # MMD curve points after step 0
+EVAL_EVERY = 50              # steps between MMD curve points (and the last step); fixed, so a shorter run's curve
+                             # is a prefix of a longer one's
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,7 @@ class SubstituteOutcome:
 
     reconstructions: Tensor
     mmd_curve: list[tuple[int, float]] = field(default_factory=list)
+    step_cap: int | None = None        # the budget's cap on the substitute steps (None: no budget)
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     best_epoch: int = 0
@@ -115,6 +126,21 @@ def observed_indices(n_train: int, exclude: Tensor, count: int) -> Tensor:
     return keep[:max(0, count)]
 
 
+def budget_cap(inputs: SubstituteInputs, *, decoder: str, epochs: int, batch: int, share: float) -> int | None:
+    """:func:`step_cap` for the attack on ``inputs``: the real activations' shape sizes the inverse network, the
+    client's architecture the substitute; both counted on one sample, the global RNG left untouched."""
+    if share <= 0:
+        return None
+    n_train = len(split_train_val(inputs.aux_inputs.shape[0], faithful=False, generator=torch.Generator())[0])
+    c, h, _ = inputs.observed.shape[1:]
+    with torch.random.fork_rng(devices=[]):
+        client_flops = forward_flops(inputs.client.build(), inputs.aux_inputs[:1])
+        net = build_decoder(decoder, c, h, inputs.aux_truth.shape[-1])
+        decoder_flops = forward_flops(net, inputs.observed[:1])
+    return step_cap(client_flops=client_flops, decoder_flops=decoder_flops,
+                    decoder_steps=epochs * math.ceil(n_train / batch), share=share)
+
+
 def init_substitute(spec: ClientSpec, seed: int) -> nn.Module:
     """Fresh client of ``spec`` initialised with seed + SUBSTITUTE_SEED_OFFSET (the trainer seeds the real client
     with the run seed, so reusing it would rebuild a random-init client's exact weights)."""
@@ -125,6 +151,12 @@ def init_substitute(spec: ClientSpec, seed: int) -> nn.Module:
 
 def _adam(module: nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999))
+
+
+def eval_steps(steps: int, every: int = EVAL_EVERY) -> set[int]:
+    """The steps after which the MMD curve is measured: every ``every``-th step and the last one (0 is measured
+    before training)."""
+    return set(range(every, steps + 1, every)) | ({steps} if steps > 0 else set())
 
 
 def train_substitute(sub: nn.Module, critic: nn.Module, aux_inputs: Tensor, observed: Tensor, *, steps: int,
@@ -141,7 +173,7 @@ def train_substitute(sub: nn.Module, critic: nn.Module, aux_inputs: Tensor, obse
     n_aux, n_obs = aux_inputs.shape[0], observed.shape[0]
     eval_x, eval_h = aux_inputs[:EVAL_IMAGES], observed[:EVAL_IMAGES]
     sigmas = sample_bandwidths(eval_h)
-    marks = {round(steps * k / EVAL_POINTS) for k in range(1, EVAL_POINTS + 1)}
+    marks = eval_steps(steps)
     curve: list[tuple[int, float]] = []
     best: dict[str, Tensor] = {}
 
@@ -182,7 +214,7 @@ def train_substitute(sub: nn.Module, critic: nn.Module, aux_inputs: Tensor, obse
 
 def substitute_attack(inputs: SubstituteInputs, *, decoder: str = "res_normN4C64", epochs: int = 50,
                       batch: int = 32, lr: float = 1e-3, patience: int = 0, steps: int = DEFAULT_STEPS,
-                      substitute_lr: float = DEFAULT_LR, seed: int, faithful: bool = False,
+                      budget: float = DEFAULT_BUDGET, substitute_lr: float = DEFAULT_LR, seed: int, faithful: bool = False,
                       device: str | torch.device = "cpu", progress: ProgressFn | None = None) -> SubstituteOutcome:
     """Train a substitute client and an inverse network on it; reconstruct the target activations.
 
@@ -192,6 +224,8 @@ def substitute_attack(inputs: SubstituteInputs, *, decoder: str = "res_normN4C64
             :func:`attacks.inversion.decoder_attack` (:func:`attacks.inversion.fit_decoder`: the same 90/10 split
             of the aux pairs and the same decoder init for a given seed).
         steps, substitute_lr: substitute training (batch ``batch`` of aux images and of observed activations).
+        budget: cap the steps at :func:`budget_cap` (the substitute's share of the inverse network's arithmetic;
+            0 = run ``steps``).
         seed: decoder init, split and batch order; the substitute's init uses seed + SUBSTITUTE_SEED_OFFSET.
         faithful: the decoder's reference validation quirk (:func:`attacks.inversion.train_decoder`).
         device: where to train.
@@ -203,24 +237,45 @@ def substitute_attack(inputs: SubstituteInputs, *, decoder: str = "res_normN4C64
         raise SflauditError(f"substitute training needs steps ≥ 0, batch ≥ 1, substitute_lr > 0 "
                             f"(got {steps}, {batch}, {substitute_lr})")
     dev = torch.device(device)
-    sub = init_substitute(inputs.client, seed).to(dev)
-    aux_in, observed = inputs.aux_inputs.to(dev), inputs.observed.to(dev)
+    cap = budget_cap(inputs, decoder=decoder, epochs=epochs, batch=batch, share=budget)
+    sub, critic = attack_models(inputs, seed, dev)
+    curve = train_substitute(sub, critic, inputs.aux_inputs.to(dev), inputs.observed.to(dev),
+                             steps=steps if cap is None else min(steps, cap),
+                             batch=batch, lr=substitute_lr, generator=torch.Generator().manual_seed(seed + 2),
+                             progress=progress)
+    out = invert_through(sub, inputs, decoder=decoder, epochs=epochs, batch=batch, lr=lr, patience=patience,
+                         seed=seed, faithful=faithful, progress=progress)
+    out.mmd_curve, out.step_cap = curve, cap
+    return out
+
+
+def attack_models(inputs: SubstituteInputs, seed: int, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """(fresh substitute client, fresh activation critic) on ``device``, both seeded from ``seed``; checks that the
+    substitute sends activations of the observed C×h×w."""
+    sub = init_substitute(inputs.client, seed).to(device)
     with torch.no_grad():
-        probe = sub.eval()(aux_in[:1])
-    if probe.shape[1:] != observed.shape[1:]:
+        probe = sub.eval()(inputs.aux_inputs[:1].to(device))
+    if probe.shape[1:] != inputs.observed.shape[1:]:
         raise SflauditError(f"the substitute of {inputs.client} sends {tuple(probe.shape[1:])}, the observed "
-                            f"activations are {tuple(observed.shape[1:])}")
+                            f"activations are {tuple(inputs.observed.shape[1:])}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
-        critic = ActivationCritic(observed.shape[1]).to(dev)
-    curve = train_substitute(sub, critic, aux_in, observed, steps=steps, batch=batch, lr=substitute_lr,
-                             generator=torch.Generator().manual_seed(seed + 2), progress=progress)
-    sub.requires_grad_(False)
-    fit = fit_decoder(client_activations(sub, aux_in), inputs.aux_truth.to(dev), decoder=decoder, epochs=epochs,
-                      batch=batch, lr=lr, seed=seed, faithful=faithful, patience=patience, progress=progress)
-    return SubstituteOutcome(reconstructions=decode(fit.net, inputs.targets.to(dev)), mmd_curve=curve,
-                             train_loss=fit.train_loss, val_loss=fit.val_loss, best_epoch=fit.best_epoch,
-                             best_val=fit.best_val)
+        critic = ActivationCritic(inputs.observed.shape[1]).to(device)
+    return sub, critic
+
+
+def invert_through(sub: nn.Module, inputs: SubstituteInputs, *, decoder: str, epochs: int, batch: int, lr: float,
+                   patience: int, seed: int, faithful: bool,
+                   progress: ProgressFn | None = None) -> SubstituteOutcome:
+    """Train the inverse network on (sub(aux), aux) pairs and apply it to the real target activations (mmd_curve
+    left empty). ``sub`` is frozen in place."""
+    dev = _device_of(sub)
+    sub.requires_grad_(False).eval()
+    fit = fit_decoder(client_activations(sub, inputs.aux_inputs.to(dev)), inputs.aux_truth.to(dev), decoder=decoder,
+                      epochs=epochs, batch=batch, lr=lr, seed=seed, faithful=faithful, patience=patience,
+                      progress=progress)
+    return SubstituteOutcome(reconstructions=decode(fit.net, inputs.targets.to(dev)), train_loss=fit.train_loss,
+                             val_loss=fit.val_loss, best_epoch=fit.best_epoch, best_val=fit.best_val)
 
 
 def observe(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor, tgt_idx: Tensor, *,
@@ -251,32 +306,35 @@ def observe(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx
     return inputs, tgt_gt
 
 
-def _device_of(module: nn.Module) -> torch.device:
-    return next((p.device for p in module.parameters()), torch.device("cpu"))
-
-
 def run_substitute(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor, tgt_idx: Tensor,
                    *, mean: tuple, std: tuple, lpips: LpipsScorer | LpipsUnavailable | None,
                    progress: ProgressFn | None = None) -> AttackResult:
     """The substitute attack on ``client`` of a run: targets are ``test[tgt_idx]``, aux images ``train[aux_idx]``.
 
     train: N×3×H×W uint8, test: M×3×H×W uint8 (as :mod:`attacks.job` loads them). Reads ``cfg.attack``'s decoder,
-    epochs, batch, lr, faithful, patience, substitute_steps, substitute_lr and substitute_observed;
+    epochs, batch, lr, faithful, patience, substitute_steps, substitute_budget, substitute_lr and
+    substitute_observed;
     seed ``cfg.run.seed``. Returns an AttackResult (metrics of the reconstructions against the targets' ground
-    truth; extra: epochs_run, substitute_steps, observed_activations, mmd_curve).
+    truth; extra: epochs_run, substitute_steps, substitute_step_cap, observed_activations, mmd_curve, and
+    ssim_of_negatives — the evaluator's diagnosis, never the attacker's: the mean SSIM of the reconstructions
+    reflected through the normalisation mean, high when the substitute matched the client fed −x, a sign the
+    received activations barely tell apart; docs/results.md).
     """
     start = time.perf_counter()
     a = cfg.attack
     device = _device_of(client)
     inputs, tgt_gt = observe(client, cfg, train, test, aux_idx, tgt_idx, mean=mean, std=std)
     out = substitute_attack(inputs, decoder=a.decoder, epochs=a.epochs, batch=a.batch, lr=a.lr,
-                            patience=a.patience, steps=a.substitute_steps, substitute_lr=a.substitute_lr,
-                            seed=cfg.run.seed,
+                            patience=a.patience, steps=a.substitute_steps, budget=a.substitute_budget,
+                            substitute_lr=a.substitute_lr, seed=cfg.run.seed,
                             faithful=bool(a.faithful), device=device, progress=progress)
     return AttackResult(reconstructions=out.reconstructions, targets=tgt_gt,
                         metrics=summarize(out.reconstructions, tgt_gt, lpips=lpips), train_loss=out.train_loss,
                         val_loss=out.val_loss, best_epoch=out.best_epoch, best_val=out.best_val,
                         wall_s=time.perf_counter() - start, activation_shape=tuple(inputs.targets.shape[1:]),
                         extra={"epochs_run": len(out.val_loss), "substitute_steps": out.mmd_curve[-1][0],
+                               "substitute_step_cap": out.step_cap,
+                               "ssim_of_negatives": float(ssim_skimage(negated(out.reconstructions, mean),
+                                                                       tgt_gt).mean()),
                                "observed_activations": int(inputs.observed.shape[0]),
                                "mmd_curve": [[step, round(v, 6)] for step, v in out.mmd_curve]})

@@ -25,7 +25,10 @@ def attack_columns(records: Mapping[str, AttackRecord | None], interval: Interva
 
     Per attack ``attack_<kind>_<metric>`` (mean over the targets) and ``attack_<kind>_ssim_low/_high``; the worst
     case ``attack_<metric>`` with ``attack_<metric>_by`` (the attack's kind) and, for SSIM, its interval; the prior's
-    SSIM and ``attack_ssim_above_prior``; the kinds run and their wall times.
+    SSIM and ``attack_ssim_above_prior``; the kinds run and their wall times. ``attack_<kind>_negatives`` is the
+    record's ``ssim_of_negatives`` (the evaluator's SSIM of the reconstructions reflected through the normalisation
+    mean) where it beats the SSIM — reconstructions that came out as negatives, whose SSIM under-reports what a
+    person looking at them learns — else None; it never enters the worst case.
     """
     out: dict[str, Any] = {}
     means: dict[str, dict[str, float | None]] = {}
@@ -37,6 +40,9 @@ def attack_columns(records: Mapping[str, AttackRecord | None], interval: Interva
         low, high = _interval(rec, "ssim", interval)
         out[f"attack_{kind}_ssim_low"], out[f"attack_{kind}_ssim_high"] = low, high
         out[f"attack_{kind}_wall_s"] = finite_or_none(rec.wall_s) if rec is not None else None
+        negatives = finite_or_none(rec.training.get("ssim_of_negatives")) if rec is not None else None
+        out[f"attack_{kind}_negatives"] = (negatives if negatives is not None and mean["ssim"] is not None
+                                           and negatives > mean["ssim"] else None)
     for m in METRICS:
         kind, value = worst_case(means, m)
         out[f"attack_{m}"], out[f"attack_{m}_by"] = value, kind

@@ -27,8 +27,12 @@ def attack_text(settings: dict[str, Any]) -> str:
         return (f"decoder output refined by white-box optimisation through the client weights (activation matching "
                 f"+ total variation + a pull towards the decoder output); {dec}")
     if kind == "substitute":
+        budget = settings.get("substitute_budget")
+        cap = (f", fewer where {budget} of the inverse network's arithmetic is less (deep cuts)" if budget
+               else "")
         return ("FORA-style: a substitute client trained on the auxiliary set to match the distribution of the real "
-                f"activations received during training (MMD + a discriminator), then a {dec} on the substitute")
+                f"activations received during training (MMD + a discriminator; at most "
+                f"{settings.get('substitute_steps')} steps{cap}), then a {dec} on the substitute")
     if kind == "whitebox":
         return (f"white-box optimisation: {settings.get('whitebox_steps')} steps, lr {settings.get('whitebox_lr')}, "
                 f"total-variation weight {settings.get('tv_weight')}")

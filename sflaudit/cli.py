@@ -118,6 +118,11 @@ def invert(
                                                          "every epoch; epochs of < 15 batches count for less).")] = None,
     targets: Annotated[Optional[int], typer.Option(help="Fixed test images to reconstruct.")] = None,
     decoder: Annotated[Optional[str], typer.Option(help="res_normN{N}C{C} | conv_normN{N}C{C}")] = None,
+    substitute_steps: Annotated[Optional[int], typer.Option(help="substitute: most training steps of the "
+                                                                 "substitute client.")] = None,
+    substitute_budget: Annotated[Optional[float], typer.Option(
+        help="substitute: cap its steps at this share of the inverse network's arithmetic (0 = always "
+             "--substitute-steps).")] = None,
     lpips_weights: Annotated[Optional[Path], typer.Option(envvar="SFLAUDIT_LPIPS_WEIGHTS",
                                                           help="LPIPS AlexNet weights (sflaudit lpips-weights).")] = None,
     faithful: Annotated[Optional[bool], typer.Option("--faithful/--clean", help="Reproduce the reference's "
@@ -137,7 +142,8 @@ def invert(
     from attacks.job import invert_settings, run_invert
 
     settings = invert_settings(checkpoint, kind=attack, aux_fraction=aux_fraction, epochs=epochs, targets=targets,
-                               decoder=decoder, faithful=faithful, patience=patience)
+                               decoder=decoder, faithful=faithful, patience=patience,
+                               substitute_steps=substitute_steps, substitute_budget=substitute_budget)
     kw = dict(lpips_weights=lpips_weights, out=out)
     if quiet:
         doc = run_invert(checkpoint, settings, **kw)

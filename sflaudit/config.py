@@ -111,7 +111,9 @@ class AttackConfig:
     hybrid_steps: int = 50           # hybrid: most white-box steps from the decoder output (count chosen on aux val)
     hybrid_lr: float = 0.01          # hybrid: Adam learning rate on the image logits
     hybrid_pull: float = 0.1         # hybrid: weight of the pull ||x − x_decoder||² (per-pixel mean)
-    substitute_steps: int = 1000     # substitute (FORA): training steps of the substitute client
+    substitute_steps: int = 1000     # substitute (FORA): most training steps of the substitute client
+    substitute_budget: float = 0.75  # substitute: cap on its training's arithmetic, as a share of the inverse
+                                     # network's full schedule (0 = always substitute_steps)
     substitute_lr: float = 1e-3      # substitute: Adam lr of the substitute client and its critic
     substitute_observed: int = 1024  # substitute: real training activations the server kept
 

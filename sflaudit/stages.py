@@ -37,8 +37,8 @@ ATTACK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "decoder": (*_DECODER_FIELDS, ("targets", "n")),
     "hybrid": (*_DECODER_FIELDS, ("hybrid_steps", "steps"), ("hybrid_lr", "hlr"), ("tv_weight", "tv"),
                ("hybrid_pull", "pull"), ("targets", "n")),
-    "substitute": (*_DECODER_FIELDS, ("substitute_steps", "steps"), ("substitute_lr", "slr"),
-                   ("substitute_observed", "obs"), ("targets", "n")),
+    "substitute": (*_DECODER_FIELDS, ("substitute_steps", "steps"), ("substitute_budget", "sb"),
+                   ("substitute_lr", "slr"), ("substitute_observed", "obs"), ("targets", "n")),
     "whitebox": (("whitebox_steps", "steps"), ("whitebox_lr", "lr"), ("tv_weight", "tv"), ("targets", "n")),
 }
 

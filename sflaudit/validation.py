@@ -64,6 +64,7 @@ _RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("attack.hybrid_pull", 0.0, None, True, True),
     ("attack.substitute_steps", 1, None, True, True),
     ("attack.substitute_lr", 0.0, None, False, True),
+    ("attack.substitute_budget", 0.0, None, True, True),
     ("attack.substitute_observed", 2, None, True, True),
     ("membership.images", 0, None, True, True),
     ("membership.views", 2, None, True, True),

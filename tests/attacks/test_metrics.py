@@ -14,6 +14,7 @@ from attacks.metrics import (
     LpipsScorer,
     LpipsUnavailable,
     mse_per_image,
+    negated,
     psnr_from_mse,
     ssim_reference,
     ssim_skimage,
@@ -135,3 +136,10 @@ def test_lpips__blurred_is_closer_than_unrelated(lpips_scorer: LpipsScorer) -> N
     assert bool((to_blur < to_other).all()), (to_blur, to_other)
     s = summarize(blurred, x, lpips=lpips_scorer)
     assert s["lpips_unavailable"] is None and s["lpips_mean"] == pytest.approx(float(to_blur.mean()))
+
+
+def test_negated__reflects_each_channel_through_its_mean_and_clamps() -> None:
+    x = torch.tensor([0.2, 0.2, 0.9]).view(1, 3, 1, 1)
+    out = negated(x, (0.5, 0.4, 0.3))
+    assert torch.allclose(out.flatten(), torch.tensor([0.8, 0.6, 0.0]))
+    assert torch.allclose(negated(negated(x, (0.5, 0.5, 0.5)), (0.5, 0.5, 0.5)), x)

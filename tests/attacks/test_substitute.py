@@ -12,9 +12,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from attacks.inversion import AttackResult
+from attacks.metrics import ssim_skimage
+from attacks.decoders import build_decoder
+from attacks.flops import forward_flops, step_cap
 from attacks.substitute import (
+    DEFAULT_BUDGET,
+    DEFAULT_STEPS,
     ClientSpec,
     SubstituteInputs,
+    attack_models,
+    budget_cap,
+    eval_steps,
     init_substitute,
     observe,
     observed_indices,
@@ -129,7 +137,7 @@ def test_substitute_attack__mmd_to_the_real_activations_falls() -> None:
     train, test, aux, tgt = data()
     inputs, _ = observe(client, tiny_cfg(), train, test, aux, tgt, mean=MEAN, std=STD)
     out = substitute_attack(inputs, decoder="res_normN0C8", epochs=1, batch=16, steps=40, substitute_lr=1e-2,
-                            seed=7)
+                            budget=0, seed=7)
     steps = [s for s, _ in out.mmd_curve]
     mmd = [v for _, v in out.mmd_curve]
     assert steps[0] == 0 and steps[-1] == 40
@@ -151,6 +159,8 @@ def test_run_substitute__end_to_end_metrics_have_the_right_shapes() -> None:
     assert len(result.train_loss) == len(result.val_loss) == 2 and result.best_epoch in (1, 2)
     assert {e["stage"] for e in events} == {"substitute", "decoder"}
     assert result.wall_s > 0
+    negatives = (2 * torch.tensor(MEAN).view(1, 3, 1, 1) - result.reconstructions).clamp(0, 1)
+    assert result.extra["ssim_of_negatives"] == pytest.approx(float(ssim_skimage(negatives, result.targets).mean()))
 
 
 def test_run_substitute__rejects_float_images() -> None:
@@ -164,3 +174,51 @@ def test_substitute_inputs__rejects_mismatched_activations() -> None:
     with pytest.raises(SflauditError, match="share"):
         SubstituteInputs(observed=torch.zeros(4, 2, 4, 4), targets=torch.zeros(2, 3, 4, 4), aux_inputs=z,
                          aux_truth=z, client=ClientSpec("resnet18", 1, 0.125, 8))
+
+
+def test_config_defaults__are_the_attacks_defaults() -> None:
+    assert (AttackConfig().substitute_steps, AttackConfig().substitute_budget) == (DEFAULT_STEPS, DEFAULT_BUDGET)
+
+
+def test_eval_steps__every_fiftieth_and_the_last() -> None:
+    assert eval_steps(120) == {50, 100, 120}
+    assert eval_steps(100) == {50, 100}
+    assert eval_steps(7) == {7}
+    assert eval_steps(0) == set()
+
+
+def test_train_substitute__a_shorter_run_is_a_prefix_of_a_longer_one() -> None:
+    client = real_client()
+    train, test, aux, tgt = data()
+    inputs, _ = observe(client, tiny_cfg(), train, test, aux, tgt, mean=MEAN, std=STD)
+    short = substitute_attack(inputs, decoder="res_normN0C8", epochs=1, batch=16, steps=100, budget=0, seed=7)
+    long = substitute_attack(inputs, decoder="res_normN0C8", epochs=1, batch=16, steps=130, budget=0, seed=7)
+    assert [s for s, _ in long.mmd_curve] == [0, 50, 100, 130]
+    assert long.mmd_curve[:3] == short.mmd_curve
+
+
+def test_budget_cap__is_the_share_of_the_inverse_networks_arithmetic() -> None:
+    client = real_client()
+    train, test, aux, tgt = data()
+    inputs, _ = observe(client, tiny_cfg(), train, test, aux, tgt, mean=MEAN, std=STD)
+    sub, _ = attack_models(inputs, 7, torch.device("cpu"))
+    c, h = inputs.observed.shape[1:3]
+    client_flops = forward_flops(sub, inputs.aux_inputs[:1])
+    decoder_flops = forward_flops(build_decoder("res_normN0C8", c, h, SIDE), inputs.observed[:1])
+    # 40 aux pairs: 36 train / 4 validation → 3 batches of 16 per epoch, 2 epochs = 6 decoder steps
+    expected = math.floor(0.5 * 6 * decoder_flops / client_flops)
+    assert budget_cap(inputs, decoder="res_normN0C8", epochs=2, batch=16, share=0.5) == expected
+    assert budget_cap(inputs, decoder="res_normN0C8", epochs=2, batch=16, share=0.0) is None
+    out = substitute_attack(inputs, decoder="res_normN0C8", epochs=2, batch=16, steps=10_000, budget=0.5, seed=7)
+    assert out.step_cap == expected and out.mmd_curve[-1][0] == expected < 10_000
+
+
+def test_forward_flops__counts_a_linear_layer_exactly() -> None:
+    assert forward_flops(nn.Linear(3, 2), torch.ones(1, 3)) == 2 * 3 * 2
+    assert forward_flops(nn.Conv2d(1, 1, 3, padding=1, bias=False), torch.ones(1, 1, 4, 4)) == 2 * 9 * 16
+
+
+def test_step_cap__exact_cases() -> None:
+    assert step_cap(client_flops=6, decoder_flops=4, decoder_steps=150, share=0.75) == 75
+    assert step_cap(client_flops=10**9, decoder_flops=1, decoder_steps=1, share=0.75) == 1
+    assert step_cap(client_flops=6, decoder_flops=4, decoder_steps=150, share=0.0) is None

@@ -45,3 +45,14 @@ def test_attack_columns__prior_alone_has_no_leakage_above_itself() -> None:
     cols = attack_columns({"prior": _record("prior", 0.2, 12.0, 0.05, None, [0.2, 0.2])})
     assert cols["attack_ssim"] == 0.2 and cols["attack_ssim_above_prior"] is None
     assert cols["attack_ssim_low"] is None                      # no interval function given
+
+
+def test_attack_columns__negatives_are_flagged_only_where_they_beat_the_ssim() -> None:
+    sub = _record("substitute", 0.02, 11.0, 0.09, None, [0.0, 0.04])
+    sub.training["ssim_of_negatives"] = 0.17
+    dec = _record("decoder", 0.6, 18.0, 0.02, None, [0.5, 0.7])
+    dec.training["ssim_of_negatives"] = -0.4
+    cols = attack_columns({"decoder": dec, "substitute": sub})
+    assert cols["attack_substitute_negatives"] == 0.17 and cols["attack_decoder_negatives"] is None
+    assert cols["attack_ssim"] == 0.6 and cols["attack_ssim_by"] == "decoder"   # never the worst case
+    assert attack_columns({"substitute": None})["attack_substitute_negatives"] is None

@@ -83,6 +83,19 @@ def test_eval__checkpoint_on_demand(smoke_run: Path, tmp_path: Path) -> None:
     assert 0.0 <= doc["linear_probe_best"] <= 100.0
 
 
+def test_invert__substitute_options_reach_the_attack(smoke_run: Path, tmp_path: Path) -> None:
+    res = sflaudit("invert", "--checkpoint", str(smoke_run / "best.pt"), "--attack", "substitute", "--epochs", "1",
+                   "--targets", "4", "--substitute-steps", "3", "--substitute-budget", "0", "--quiet",
+                   "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    (doc,) = [json.loads(p.read_text()) for p in tmp_path.glob("attacks/substitute-*/invert.json")]
+    assert doc["settings"]["substitute_steps"] == 3 and doc["settings"]["substitute_budget"] == 0.0
+    assert doc["training"]["substitute_steps"] == 3 and doc["training"]["substitute_step_cap"] is None
+    res = sflaudit("invert", "--checkpoint", str(smoke_run / "best.pt"), "--attack", "substitute",
+                   "--substitute-budget", "-1", "--out", str(tmp_path))
+    assert res.returncode == 2 and res.stderr.startswith("error:") and "substitute_budget" in res.stderr, res.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
