@@ -212,9 +212,9 @@ def train_substitute(sub: nn.Module, critic: nn.Module, aux_inputs: Tensor, obse
     return curve
 
 
-def substitute_attack(inputs: SubstituteInputs, *, decoder: str = "res_normN4C64", epochs: int = 50,
-                      batch: int = 32, lr: float = 1e-3, patience: int = 0, steps: int = DEFAULT_STEPS,
-                      budget: float = DEFAULT_BUDGET, substitute_lr: float = DEFAULT_LR, seed: int, faithful: bool = False,
+def substitute_attack(inputs: SubstituteInputs, *, decoder: str = "res_normN4C64", epochs: int = 50, batch: int = 32,
+                      lr: float = 1e-3, patience: int = 0, steps: int = DEFAULT_STEPS, budget: float = DEFAULT_BUDGET,
+                      substitute_lr: float = DEFAULT_LR, seed: int, faithful: bool = False,
                       device: str | torch.device = "cpu", progress: ProgressFn | None = None) -> SubstituteOutcome:
     """Train a substitute client and an inverse network on it; reconstruct the target activations.
 
