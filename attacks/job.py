@@ -88,9 +88,11 @@ def reconstruction_grid(targets: Tensor, recons: Tensor, *, max_images: int = GR
     return make_grid(torch.cat([block(targets), block(recons)]), nrow=cols, padding=2, pad_value=1.0)
 
 
-def _load_client(state: Checkpoint, cfg: Config, path: Path, input_size: int) -> torch.nn.Module:
-    """Client 0's online model of the checkpoint, frozen, in eval mode, on ``pick_device(cfg.run.device)``."""
-    return load_client0(state, cfg, input_size=input_size, source=str(path))
+def served_client(state: Checkpoint, cfg: Config, path: Path, input_size: int) -> torch.nn.Module:
+    """Client 0's online model of the checkpoint as the server sees it: frozen, in eval mode, on
+    ``pick_device(cfg.run.device)``, its activations passed through the run's defences as they crossed the wire."""
+    client = load_client0(state, cfg, input_size=input_size, source=str(path))
+    return defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=cfg.run.seed + DEFENCE_SEED)
 
 
 def png_bytes(grid: Tensor) -> bytes:
@@ -145,9 +147,7 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
     train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
     a = cfg.attack
     # the prior never reads the client: it is not even loaded
-    client = None if a.kind == "prior" else _load_client(state, cfg, path, int(train.shape[-1]))
-    if client is not None:       # the activations the attacks see are the ones that crossed the (defended) wire
-        client = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=cfg.run.seed + DEFENCE_SEED)
+    client = None if a.kind == "prior" else served_client(state, cfg, path, int(train.shape[-1]))
     aux_idx, tgt_idx = attack_indices(train.shape[0], test.shape[0], a.aux_fraction, a.targets)
     if a.kind == "prior":
         key = prior_key(cfg, ident, int(train.shape[-1]), ds.mean, ds.std)

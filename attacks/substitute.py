@@ -52,6 +52,7 @@ DEFAULT_BUDGET = 0.75        # attack.substitute_budget: the substitute's traini
 DEFAULT_LR = 1e-3            # Adam lr of the substitute and the critic (attack.substitute_lr)
 MMD_WEIGHT = 1.0
 ADV_WEIGHT = 0.1
+BATCH_SEED_OFFSET = 2        # the substitute's batches are drawn by a generator seeded run seed + this
 EVAL_IMAGES = 128            # images in the fixed sets the MMD curve is measured on
 EVAL_EVERY = 50              # steps between MMD curve points (and the last step); fixed, so a shorter run's curve
                              # is a prefix of a longer one's
@@ -126,15 +127,15 @@ def observed_indices(n_train: int, exclude: Tensor, count: int) -> Tensor:
     return keep[:max(0, count)]
 
 
-def budget_cap(inputs: SubstituteInputs, *, decoder: str, epochs: int, batch: int, share: float) -> int | None:
-    """:func:`step_cap` for the attack on ``inputs``: the real activations' shape sizes the inverse network, the
-    client's architecture the substitute; both counted on one sample, the global RNG left untouched."""
+def budget_cap(inputs: SubstituteInputs, sub: nn.Module, *, decoder: str, epochs: int, batch: int,
+               share: float) -> int | None:
+    """:func:`step_cap` of substitute ``sub`` and the inverse network for ``inputs`` (one sample; RNG untouched)."""
     if share <= 0:
         return None
     n_train = len(split_train_val(inputs.aux_inputs.shape[0], faithful=False, generator=torch.Generator())[0])
     c, h, _ = inputs.observed.shape[1:]
     with torch.random.fork_rng(devices=[]):
-        client_flops = forward_flops(inputs.client.build(), inputs.aux_inputs[:1])
+        client_flops = forward_flops(sub, inputs.aux_inputs[:1].to(_device_of(sub)))
         net = build_decoder(decoder, c, h, inputs.aux_truth.shape[-1])
         decoder_flops = forward_flops(net, inputs.observed[:1])
     return step_cap(client_flops=client_flops, decoder_flops=decoder_flops,
@@ -237,12 +238,11 @@ def substitute_attack(inputs: SubstituteInputs, *, decoder: str = "res_normN4C64
         raise SflauditError(f"substitute training needs steps ≥ 0, batch ≥ 1, substitute_lr > 0 "
                             f"(got {steps}, {batch}, {substitute_lr})")
     dev = torch.device(device)
-    cap = budget_cap(inputs, decoder=decoder, epochs=epochs, batch=batch, share=budget)
     sub, critic = attack_models(inputs, seed, dev)
+    cap = budget_cap(inputs, sub, decoder=decoder, epochs=epochs, batch=batch, share=budget)
     curve = train_substitute(sub, critic, inputs.aux_inputs.to(dev), inputs.observed.to(dev),
-                             steps=steps if cap is None else min(steps, cap),
-                             batch=batch, lr=substitute_lr, generator=torch.Generator().manual_seed(seed + 2),
-                             progress=progress)
+                             steps=steps if cap is None else min(steps, cap), batch=batch, lr=substitute_lr,
+                             generator=torch.Generator().manual_seed(seed + BATCH_SEED_OFFSET), progress=progress)
     out = invert_through(sub, inputs, decoder=decoder, epochs=epochs, batch=batch, lr=lr, patience=patience,
                          seed=seed, faithful=faithful, progress=progress)
     out.mmd_curve, out.step_cap = curve, cap

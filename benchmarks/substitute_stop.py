@@ -29,13 +29,13 @@ from pathlib import Path
 
 import torch
 
-from attacks.job import attack_indices
+from attacks.job import attack_indices, served_client
 from attacks.metrics import negated, ssim_skimage
-from attacks.substitute import attack_models, invert_through, observe, train_substitute
+from attacks.substitute import BATCH_SEED_OFFSET, attack_models, invert_through, observe, train_substitute
 from sflaudit.config import config_from_toml
 from sflaudit.data import load_dataset
 from sflaudit.sfl.checkpoint import read_checkpoint
-from sflaudit.sfl.setup import load_client0, to_nchw
+from sflaudit.sfl.setup import to_nchw
 
 
 def symmetric_ssims(recon: torch.Tensor, truth: torch.Tensor, mean: tuple) -> dict[str, float]:
@@ -54,7 +54,7 @@ def measure(checkpoint: Path, snapshots: list[int], attack: dict[str, str]) -> d
     a = cfg.attack
     ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=False)
     train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
-    client = load_client0(state, cfg, input_size=int(train.shape[-1]), source=str(checkpoint))
+    client = served_client(state, cfg, checkpoint, int(train.shape[-1]))   # as run_invert: defences applied
     aux_idx, tgt_idx = attack_indices(train.shape[0], test.shape[0], a.aux_fraction, a.targets)
     start = time.perf_counter()
     inputs, truth = observe(client, cfg, train, test, aux_idx, tgt_idx, mean=ds.mean, std=ds.std)
@@ -73,7 +73,8 @@ def measure(checkpoint: Path, snapshots: list[int], attack: dict[str, str]) -> d
 
     steps = max(snapshots)
     curve = train_substitute(sub, critic, inputs.aux_inputs, inputs.observed, steps=steps, batch=a.batch,
-                             lr=a.substitute_lr, generator=torch.Generator().manual_seed(seed + 2), progress=snap)
+                             lr=a.substitute_lr, generator=torch.Generator().manual_seed(seed + BATCH_SEED_OFFSET),
+                             progress=snap)
     rows = []
     for step in sorted(kept):
         best_step, mmd, weights, sub_s = kept[step]

@@ -150,7 +150,7 @@ def test_run_invert__prior_does_not_load_the_client(tmp_path: Path, monkeypatch:
     def refuse(*args: object, **kwargs: object) -> torch.nn.Module:
         raise AssertionError("the prior loaded the client")
 
-    monkeypatch.setattr(attacks.job, "_load_client", refuse)
+    monkeypatch.setattr(attacks.job, "served_client", refuse)
     doc = run_invert(ckpt, invert_settings(ckpt, kind="prior", **FAST), lpips_weights=tmp_path / "none.pt")
     assert doc.attack_id == "prior-res_normN0C8-aux0.01-ep1-b32-lr0.001-stop12-n8-clean"
     tm = doc.threat_model

@@ -207,8 +207,8 @@ def test_budget_cap__is_the_share_of_the_inverse_networks_arithmetic() -> None:
     decoder_flops = forward_flops(build_decoder("res_normN0C8", c, h, SIDE), inputs.observed[:1])
     # 40 aux pairs: 36 train / 4 validation → 3 batches of 16 per epoch, 2 epochs = 6 decoder steps
     expected = math.floor(0.5 * 6 * decoder_flops / client_flops)
-    assert budget_cap(inputs, decoder="res_normN0C8", epochs=2, batch=16, share=0.5) == expected
-    assert budget_cap(inputs, decoder="res_normN0C8", epochs=2, batch=16, share=0.0) is None
+    assert budget_cap(inputs, sub, decoder="res_normN0C8", epochs=2, batch=16, share=0.5) == expected
+    assert budget_cap(inputs, sub, decoder="res_normN0C8", epochs=2, batch=16, share=0.0) is None
     out = substitute_attack(inputs, decoder="res_normN0C8", epochs=2, batch=16, steps=10_000, budget=0.5, seed=7)
     assert out.step_cap == expected and out.mmd_curve[-1][0] == expected < 10_000
 
