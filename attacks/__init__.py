@@ -1,18 +1,14 @@
-"""Inversion attacks on cut-layer activations and the metrics that score them (DESIGN.md §6)."""
+"""What a curious (or malicious) server can learn: the attack plug-ins and their implementations.
 
-from attacks.decoders import build_decoder, parse_decoder_name
-from attacks.lpips_weights import convert_alexnet_ckpt, default_weights_path, ensure_lpips_weights
-from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
-from attacks.whitebox import whitebox_invert
+Re-exports are resolved lazily (:mod:`sflaudit.lazy`), so that reading the attack plug-ins' declarations
+(:mod:`sflaudit.attacks.builtin`, loaded whenever a config is parsed) does not import torch.
+"""
 
-__all__ = [
-    "LpipsScorer",
-    "LpipsUnavailable",
-    "build_decoder",
-    "convert_alexnet_ckpt",
-    "default_weights_path",
-    "ensure_lpips_weights",
-    "parse_decoder_name",
-    "summarize",
-    "whitebox_invert",
-]
+from sflaudit.lazy import lazy_exports
+
+__all__, __getattr__ = lazy_exports("sflaudit.attacks", {
+    "decoders": ("build_decoder", "parse_decoder_name"),
+    "lpips_weights": ("convert_alexnet_ckpt", "default_weights_path", "ensure_lpips_weights"),
+    "metrics": ("LpipsScorer", "LpipsUnavailable", "summarize"),
+    "whitebox": ("whitebox_invert",),
+})

@@ -1,6 +1,6 @@
 """Arithmetic budgets: FLOPs of a forward pass, and how many steps of one network fit in another's schedule.
 
-The substitute attack (:mod:`attacks.substitute`) caps its substitute training with these, so that its cost follows
+The substitute attack (:mod:`sflaudit.attacks.substitute`) caps its substitute training with these, so that its cost follows
 the inverse network's and not a fixed step count: at deep cuts the client is most of the network and the decoder
 small, at shallow cuts the reverse (docs/results.md measures both).
 """

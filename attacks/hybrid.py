@@ -2,7 +2,7 @@
 
 The strongest passive attacker that holds the client weights: it trains the decoder attack's decoder on its
 auxiliary set, decodes the target activations h, and starts the white-box optimisation of
-:mod:`attacks.whitebox` (image logits, x = sigmoid(z), Adam) at that output x_dec, minimising per target
+:mod:`sflaudit.attacks.whitebox` (image logits, x = sigmoid(z), Adam) at that output x_dec, minimising per target
 
     mean (client(normalize(x)) − h)²  +  tv_weight · TV(x)  +  pull · mean (x − x_dec)²
 
@@ -22,16 +22,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from attacks.inversion import (
-    AttackResult,
-    ProgressFn,
-    attack_pairs,
-    client_activations,
-    decode,
-    fit_decoder,
-)
-from attacks.metrics import LpipsScorer, LpipsUnavailable, ssim_reference, summarize
-from attacks.whitebox import activation_mse, optimize_images
+from sflaudit.attacks.decoder_fit import ProgressFn, decode, fit_decoder
+from sflaudit.attacks.inversion import AttackResult, attack_pairs, client_activations
+from sflaudit.attacks.metrics import LpipsScorer, LpipsUnavailable, ssim_reference, summarize
+from sflaudit.attacks.whitebox import activation_mse, optimize_images
 
 LOGIT_EPS = 1e-4   # decoder outputs are clamped to [eps, 1 − eps] before taking the logit
 VAL_PATIENCE = 10  # the validation refinement stops after this many steps without a better validation SSIM
@@ -59,8 +53,8 @@ def refine(client: nn.Module, h: Tensor, x0: Tensor, *, mean: Sequence[float], s
 
     The activation term is each image's error relative to its start's (1 at the start), so ``tv_weight`` and
     ``pull`` weigh the same at every depth. gt: optional N×3×H×W ground truth (the attacker's own validation images,
-    H, W ≥ 11) whose mean SSIM (scikit-image's, :func:`attacks.metrics.ssim_reference` with border 5) is recorded
-    after k = 0..steps updates; with ``patience`` > 0 the run stops once that SSIM has not improved for
+    H, W ≥ 11) whose mean SSIM (scikit-image's, :func:`sflaudit.attacks.metrics.ssim_reference` with border 5) is
+    recorded after k = 0..steps updates; with ``patience`` > 0 the run stops once that SSIM has not improved for
     ``patience`` steps (the curve is then shorter).
     Returns (N×3×H×W refined images, N activation errors of them, N activation errors of ``x0``, the SSIM curve
     (empty without ``gt``)), detached, on ``h``'s device; per image the refined error is ≤ the start's.
@@ -113,7 +107,7 @@ def hybrid_attack(client: nn.Module, aux_images: Tensor, target_images: Tensor, 
 
     Args:
         client, aux_images, target_images, mean, std, decoder, epochs, batch, lr, patience, seed, faithful,
-            target_std: as :func:`attacks.inversion.decoder_attack` (Na / Nt×3×H×W uint8 images).
+            target_std: as :func:`sflaudit.attacks.inversion.decoder_attack` (Na / Nt×3×H×W uint8 images).
         steps, step_lr: the most Adam steps and their learning rate on the image logits. tv_weight, pull: weights.
     Returns:
         AttackResult with the refined Nt×3×H×W reconstructions, the decoder's curves, and in ``extra`` the chosen

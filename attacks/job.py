@@ -1,10 +1,11 @@
-"""``sflaudit invert``: attack a run's checkpoint and write ``invert.json`` + ``invert.png`` (DESIGN.md §3, §6).
+"""``sflaudit invert``: attack a run's checkpoint and write ``invert.json`` + ``invert.png``.
 
-The threat model is data: an honest-but-curious server holding, depending on ``attack.kind``
-(:data:`attacks.kinds.THREAT_MODELS`), client 0's synced online weights (eval mode), an auxiliary set
+The threat model is data: an honest-but-curious server holding, depending on ``attack.kind`` (the plug-in's
+:class:`~sflaudit.auditors.ThreatModel`), client 0's synced online weights (eval mode), an auxiliary set
 (``attack.aux_fraction`` of the *training* split, drawn with a generator seeded :data:`AUX_SEED`) and the
 activations of the targets (the first ``attack.targets`` test images of a permutation seeded :data:`TARGET_SEED`, so
-a smaller target set is a prefix of a larger one). The ``prior`` kind does not even load the client.
+a smaller target set is a prefix of a larger one). An attack whose threat model grants nothing the client computes
+(the prior) does not even load the client.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from attacks.decoder_file import read_decoder, write_decoder
-from attacks.inversion import Q7_TARGET_STD
-from attacks.kinds import DECODER_KINDS, run_attack, threat_model
-from attacks.metrics import LpipsScorer
-from attacks.stopping import PATIENCE_EPOCH_STEPS
+from sflaudit.attacks.decoder_file import read_decoder, write_decoder
+from sflaudit.attacks.inversion import Q7_TARGET_STD
+from sflaudit.attacks.kinds import needs_client, run_attack, threat_model
+from sflaudit.auditors import ATTACKS, get_attack
+from sflaudit.attacks.metrics import LpipsScorer
 from sflaudit.artifacts import AttackRecord, Checkpoint, RunDir
 from sflaudit.config import AttackConfig, Config, RunConfig, config_from_toml, validate
 from sflaudit.jobs import stage_settings, with_runtime
@@ -110,7 +111,7 @@ def invert_settings(checkpoint: Path, **overrides: Any) -> AttackConfig:
 
 def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtime: RunConfig | None = None,
                lpips_weights: str | Path | None = None, out: Path | None = None, reuse: bool = False,
-               progress: ProgressFn | None = None, share_prior_from: Sequence[Path] = ()) -> AttackRecord:
+               progress: ProgressFn | None = None, share_from: Sequence[Path] = ()) -> AttackRecord:
     """Attack client 0 of ``checkpoint`` with ``settings``; writes ``attacks/<attack id>/invert.json`` + ``.png``.
 
     Args:
@@ -123,9 +124,10 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
         out: run directory to write into (default: the checkpoint's directory).
         reuse: return an existing result of the same setting without attacking again.
         progress: called with a dict per decoder epoch / white-box report.
-        share_prior_from: other run directories (a sweep's other cells) whose prior result may be copied: the prior
-            never reads the client, so a prior of the same settings, seed, dataset and activation shape
-            (:func:`prior_key`) is the same computation; the copy names its source (``threat_model.shared_from``).
+        share_from: other run directories (a sweep's other cells) whose result of a ``shared`` attack may be copied:
+            the prior never reads the client, so a prior of the same settings, seed, dataset and activation shape
+            (:func:`shared_key`; any plug-in declared ``shared``) is the same computation; the copy names its source
+            (``threat_model.shared_from``).
     Raises:
         SflauditError: missing/corrupt checkpoint, bad options, or weights that do not fit the config's client.
     """
@@ -146,33 +148,31 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
     ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=cfg.data.download)
     train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
     a = cfg.attack
-    # the prior never reads the client: it is not even loaded
-    client = None if a.kind == "prior" else served_client(state, cfg, path, int(train.shape[-1]))
+    plugin = get_attack(a.kind)
+    # an attacker that holds nothing the client computes (the prior) never gets it: it is not even loaded
+    client = served_client(state, cfg, path, int(train.shape[-1])) if needs_client(plugin) else None
     aux_idx, tgt_idx = attack_indices(train.shape[0], test.shape[0], a.aux_fraction, a.targets)
-    if a.kind == "prior":
-        key = prior_key(cfg, ident, int(train.shape[-1]), ds.mean, ds.std)
-        if (shared := _shared_prior(run, share_prior_from, ident, key, path, state, start)) is not None:
+    if plugin.shared:
+        key = shared_key(cfg, ident, int(train.shape[-1]), ds.mean, ds.std)
+        if (shared := _shared_result(run, share_from, ident, key, path, state, start)) is not None:
             return shared
     lpips = LpipsScorer.load(lpips_weights)
     digest = tensors_digest(state.clients_online[0])          # which client a saved decoder was trained on
-    decoder_id = attack_id(replace(a, kind="decoder"))
     trained = None
-    if a.kind == "hybrid" and (weights := read_decoder(run, decoder_id, client_digest=digest)) is not None \
-            and (done := run.read_attack(decoder_id)) is not None and done.training.get("best_val_loss") is not None:
-        trained = (weights, done.training)       # the same attacker's decoder, trained once
+    if plugin.reuse:                              # the same attacker's decoder of the reused attack, trained once
+        reused_id = attack_id(replace(a, kind=plugin.reuse))
+        if (weights := read_decoder(run, reused_id, client_digest=digest)) is not None \
+                and (done := run.read_attack(reused_id)) is not None and done.training.get("best_val_loss") is not None:
+            trained = (weights, done.training)
     result = run_attack(a.kind, client, cfg, train, test, aux_idx, tgt_idx, mean=ds.mean, std=ds.std, lpips=lpips,
                         progress=progress, trained_decoder=trained)
     details: dict[str, Any] = {"protocol": "faithful" if a.faithful else "clean", "targets_used": int(tgt_idx.numel()),
                                "seed": cfg.run.seed, "aux_seed": AUX_SEED, "target_seed": TARGET_SEED,
                                "target_std": list(Q7_TARGET_STD) if a.faithful else list(ds.std),
                                "ground_truth": "jpeg q75" if a.faithful else "exact"}
-    if a.kind == "prior":
-        details["prior_key"] = key
-    if a.kind in DECODER_KINDS:
-        details["validation"] = "per-batch, train mode" if a.faithful else "per-epoch, eval mode"
-        details["early_stop"] = "off (faithful: every epoch)" if a.faithful or not a.patience else (
-            f"after {a.patience} epochs (of ≥ {PATIENCE_EPOCH_STEPS} batches) with neither a better validation loss "
-            f"nor a better validation SSIM")
+    if plugin.shared:
+        details["shared_key"] = key
+    details.update(plugin.notes(attack_settings(a)) if plugin.notes is not None else {})
     metrics = result.metrics
     record = AttackRecord(
         attack_id=ident,
@@ -192,17 +192,18 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
         attack_wall_s=result.wall_s,
         wall_s=round(time.perf_counter() - start, 3),
     )
-    if a.kind == "decoder" and result.decoder_state is not None:
+    if result.decoder_state is not None and any(p.reuse == a.kind for p in ATTACKS):
         write_decoder(run, ident, result.decoder_state, client_digest=digest)
     run.write_attack(record, png_bytes(reconstruction_grid(result.targets, result.reconstructions)))
     return record
 
 
 
-def prior_key(cfg: Config, ident: str, image_size: int, mean: Sequence[float], std: Sequence[float]) -> str:
-    """What a prior result depends on — its settings (the id), the dataset, normalisation, seed and the activation
-    shape it imitates — as a SHA-256: two cells with the same key compute the same prior."""
-    from attacks.kinds import activation_shape
+def shared_key(cfg: Config, ident: str, image_size: int, mean: Sequence[float], std: Sequence[float]) -> str:
+    """What the result of a ``shared`` attack (one that reads no client, e.g. the prior) depends on — its settings
+    (the id), the dataset, normalisation, seed and the activation shape it imitates — as a SHA-256: two cells with
+    the same key compute the same result."""
+    from sflaudit.attacks.kinds import activation_shape
 
     what = {"id": ident, "dataset": cfg.data.dataset, "data_dir": cfg.data.data_dir, "seed": cfg.run.seed,
             "image_size": image_size, "mean": list(mean), "std": list(std),
@@ -210,9 +211,9 @@ def prior_key(cfg: Config, ident: str, image_size: int, mean: Sequence[float], s
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-def _shared_prior(run: RunDir, others: Sequence[Path], ident: str, key: str, checkpoint: Path, state: Checkpoint,
-                  start: float) -> AttackRecord | None:
-    """Copy the first prior result of ``others`` with this key into ``run`` (threat model pointed at this cell's
+def _shared_result(run: RunDir, others: Sequence[Path], ident: str, key: str, checkpoint: Path, state: Checkpoint,
+                   start: float) -> AttackRecord | None:
+    """Copy the first result of ``others`` with this id and key into ``run`` (threat model pointed at this cell's
     checkpoint, ``shared_from`` naming the source); None when there is none."""
     for other in others:
         src = RunDir(Path(other))
@@ -223,7 +224,7 @@ def _shared_prior(run: RunDir, others: Sequence[Path], ident: str, key: str, che
             png = src.attack_png(ident).read_bytes() if done is not None else b""
         except (SflauditError, OSError):
             continue
-        if done is None or done.settings.get("prior_key") != key or not png:
+        if done is None or done.settings.get("shared_key") != key or not png:
             continue
         record = replace(done, threat_model={**done.threat_model, "checkpoint": str(checkpoint),
                                              "checkpoint_step": state.step, "checkpoint_epoch": state.epoch,

@@ -1,14 +1,9 @@
-"""The attack kinds behind ``sflaudit invert --attack``: one runner per kind and what each attacker holds.
+"""The built-in attacks' runners (declared as plug-ins in :mod:`sflaudit.attacks.builtin`) and :func:`run_attack`,
+which runs any registered attack plug-in with exactly what its threat model grants.
 
 Every runner has the signature ``(client, cfg, train, test, aux_idx, tgt_idx, *, mean, std, lpips, progress) ->
 AttackResult`` (train/test: the dataset's N×3×H×W uint8 splits; aux_idx / tgt_idx: the seeded attacker and target
-indices of :func:`attacks.job.attack_indices`). The threat model of each kind is data (:data:`THREAT_MODELS`):
-
-* ``prior``      — the auxiliary set only: no client weights, no activation at all (the knows-nothing floor);
-* ``decoder``    — client weights + auxiliary set + target activations;
-* ``hybrid``     — the same as ``decoder`` (decoder output refined through the client weights);
-* ``substitute`` — auxiliary set + the activations received during training + target activations; no weights;
-* ``whitebox``   — client weights + target activations (no auxiliary set).
+indices of :func:`sflaudit.attacks.job.attack_indices`); a plug-in with ``reuse`` also takes ``trained_decoder``.
 """
 
 from __future__ import annotations
@@ -20,11 +15,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from attacks.hybrid import hybrid_attack
-from attacks.inversion import Q7_TARGET_STD, AttackResult, decoder_attack, prepare_pairs
-from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
-from attacks.prior import prior_attack
-from attacks.whitebox import whitebox_invert
+from sflaudit.attacks.hybrid import hybrid_attack
+from sflaudit.attacks.inversion import Q7_TARGET_STD, AttackResult, decoder_attack, prepare_pairs
+from sflaudit.attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
+from sflaudit.attacks.prior import prior_attack
+from sflaudit.attacks.whitebox import whitebox_invert
+from sflaudit.auditors import AttackPlugin, get_attack
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
 from sflaudit.models import cut_info
@@ -32,38 +28,6 @@ from sflaudit.sfl.setup import pick_device
 
 ProgressFn = Callable[[dict[str, object]], None]
 Lpips = LpipsScorer | LpipsUnavailable
-
-KINDS: tuple[str, ...] = ("prior", "decoder", "hybrid", "substitute", "whitebox")
-DECODER_KINDS: frozenset[str] = frozenset({"prior", "decoder", "hybrid"})   # train the decoder of attack.decoder
-
-_WEIGHTS = "synced client weights (client 0 online, eval mode)"
-_AUX = "auxiliary set"
-_TARGETS = "target activations"
-THREAT_MODELS: dict[str, dict[str, Any]] = {
-    "prior": {"holds": [_AUX], "client_weights": False, "uses_aux": True, "target_activations": False,
-              "training_activations": False},
-    "decoder": {"holds": [_WEIGHTS, _AUX, _TARGETS], "client_weights": True, "uses_aux": True,
-                "target_activations": True, "training_activations": False},
-    "hybrid": {"holds": [_WEIGHTS, _AUX, _TARGETS], "client_weights": True, "uses_aux": True,
-               "target_activations": True, "training_activations": False},
-    "substitute": {"holds": [_AUX, "activations received during training", _TARGETS], "client_weights": False,
-                   "uses_aux": True, "target_activations": True, "training_activations": True},
-    "whitebox": {"holds": [_WEIGHTS, _TARGETS], "client_weights": True, "uses_aux": False,
-                 "target_activations": True, "training_activations": False},
-}
-
-
-def threat_model(kind: str, *, aux_images: int) -> dict[str, Any]:
-    """The record's threat model of ``kind`` (without the checkpoint fields): attacker, holds, client_weights,
-    aux_images (0 when the kind uses no auxiliary set), aux_source, target/training activations used."""
-    if kind not in THREAT_MODELS:
-        raise SflauditError(f"attack.kind = {kind!r} is not one of {', '.join(KINDS)}")
-    tm = THREAT_MODELS[kind]
-    return {"attacker": "honest-but-curious server", "holds": list(tm["holds"]),
-            "client_weights": tm["client_weights"], "aux_images": aux_images if tm["uses_aux"] else 0,
-            "aux_source": "train split, seeded" if tm["uses_aux"] else None,
-            "target_activations": tm["target_activations"], "training_activations": tm["training_activations"]}
-
 
 def _decoder_kw(cfg: Config) -> dict[str, Any]:
     a = cfg.attack
@@ -106,7 +70,7 @@ def run_hybrid(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_
 def run_substitute_kind(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor,
                         tgt_idx: Tensor, *, mean: tuple, std: tuple, lpips: Lpips,
                         progress: ProgressFn | None) -> AttackResult:
-    from attacks.substitute import run_substitute   # lazy: its own module, written separately
+    from sflaudit.attacks.substitute import run_substitute   # lazy: its own module, written separately
 
     return run_substitute(client, cfg, train, test, aux_idx, tgt_idx, mean=mean, std=std, lpips=lpips,
                           progress=progress)
@@ -135,22 +99,30 @@ def run_whitebox(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, au
                         wall_s=time.perf_counter() - start, activation_shape=tuple(h.shape[1:]))
 
 
-RUNNERS: dict[str, Callable[..., AttackResult]] = {
-    "prior": run_prior, "decoder": run_decoder, "hybrid": run_hybrid, "substitute": run_substitute_kind,
-    "whitebox": run_whitebox,
-}
+def needs_client(plugin: AttackPlugin) -> bool:
+    """Whether the attack is handed the served client at all: only to compute what its threat model grants (client
+    weights, target or training activations). An attacker that holds none of them (the prior) gets None."""
+    t = plugin.threat
+    return t.client_weights or t.target_activations or t.training_activations
+
+
+def threat_model(kind: str, *, aux_images: int) -> dict[str, Any]:
+    """The record's threat model of attack ``kind`` (without the checkpoint fields)."""
+    return get_attack(kind).threat.record(aux_images=aux_images)
 
 
 def run_attack(kind: str, client: nn.Module | None, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor,
                tgt_idx: Tensor, *, mean: tuple, std: tuple, lpips: Lpips,
                progress: ProgressFn | None = None,
                trained_decoder: tuple[dict[str, Tensor], dict[str, Any]] | None = None) -> AttackResult:
-    """Run attack ``kind`` (``client`` may be None for ``prior``, which never reads it); ``trained_decoder`` (the
-    decoder attack's weights and training record, same settings and client) spares the hybrid its decoder fit."""
-    if kind not in RUNNERS:
-        raise SflauditError(f"attack.kind = {kind!r} is not one of {', '.join(KINDS)}")
-    if client is None and kind != "prior":
+    """Run the attack plug-in ``kind``. An attacker whose threat model grants nothing the client computes never
+    receives it (``client`` is dropped to None); ``trained_decoder`` (the reused attack's decoder weights and
+    training record, same settings and client) goes only to a plug-in that declares ``reuse``."""
+    plugin = get_attack(kind)
+    if not needs_client(plugin):
+        client = None
+    elif client is None:
         raise SflauditError(f"the {kind} attack needs the checkpoint's client")
-    extra = {"trained_decoder": trained_decoder} if kind == "hybrid" else {}
-    return RUNNERS[kind](client, cfg, train, test, aux_idx, tgt_idx, mean=mean, std=std, lpips=lpips,
-                         progress=progress, **extra)
+    extra = {"trained_decoder": trained_decoder} if plugin.reuse else {}
+    return plugin.run(client, cfg, train, test, aux_idx, tgt_idx, mean=mean, std=std, lpips=lpips,
+                      progress=progress, **extra)

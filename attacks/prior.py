@@ -21,16 +21,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from attacks.inversion import (
-    Q7_TARGET_STD,
-    AttackResult,
-    ProgressFn,
-    check_images,
-    decode,
-    fit_decoder,
-    prepare_pairs,
-)
-from attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
+from sflaudit.attacks.decoder_fit import ProgressFn, decode, fit_decoder
+from sflaudit.attacks.inversion import Q7_TARGET_STD, AttackResult, check_images, prepare_pairs
+from sflaudit.attacks.metrics import LpipsScorer, LpipsUnavailable, summarize
 from sflaudit.errors import SflauditError
 
 CANDIDATES = ("mean_image", "noise_decoder")

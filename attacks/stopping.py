@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from attacks.metrics import ssim_skimage
+from sflaudit.attacks.metrics import ssim_skimage
 
 PATIENCE_EPOCH_STEPS = 15
 """Early stop counts an epoch as at least this many optimiser steps (the default 1 % of CIFAR-10 at batch 32 has

@@ -4,7 +4,7 @@ Threat model: the curious server does *not* hold the client's weights (secure ag
 aggregator). It holds its auxiliary images, the real cut-layer activations it received during training and the
 activations of the targets. It trains a substitute client — the client's architecture, fresh initialisation — on its
 auxiliary images so that the substitute's activations are distributed like the received ones (multi-kernel MMD plus
-a non-saturating GAN discriminator, :mod:`attacks.mmd`), trains an inverse network (a decoder) on
+a non-saturating GAN discriminator, :mod:`sflaudit.attacks.mmd`), trains an inverse network (a decoder) on
 (substitute(aux), aux) pairs and applies it to the real target activations. It trains at most
 ``attack.substitute_steps``, fewer where ``attack.substitute_budget`` of the inverse network's work is less.
 
@@ -23,55 +23,24 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from attacks.decoders import build_decoder
-from attacks.flops import forward_flops, step_cap
-from attacks.inversion import (
-    Q7_TARGET_STD,
-    AttackResult,
-    ProgressFn,
-    _device_of,
-    check_images,
-    client_activations,
-    decode,
-    fit_decoder,
-    prepare_pairs,
-    split_train_val,
-)
-from attacks.metrics import LpipsScorer, LpipsUnavailable, negated, ssim_skimage, summarize
-from attacks.mmd import ActivationCritic, critic_loss, generator_loss, mk_mmd2, sample_bandwidths
+from sflaudit.attacks.decoder_fit import ProgressFn, decode, fit_decoder, split_train_val
+from sflaudit.attacks.decoders import build_decoder
+from sflaudit.attacks.flops import forward_flops, step_cap
+from sflaudit.attacks.inversion import (Q7_TARGET_STD, AttackResult, _device_of, check_images, client_activations,
+                                        prepare_pairs)
+from sflaudit.attacks.metrics import LpipsScorer, LpipsUnavailable, negated, ssim_skimage, summarize
+from sflaudit.attacks.mmd import ActivationCritic
+from sflaudit.attacks.substitute_fit import ClientSpec, init_substitute, train_substitute
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
-from sflaudit.models import split_model
 
 OBSERVED_SEED = 125          # sample of training images whose activations the server received (aux 123, target 124)
-SUBSTITUTE_SEED_OFFSET = 104_729   # substitute init seed = run seed + this (never the seed the real client had)
 DEFAULT_STEPS = 1000         # attack.substitute_steps (50 left the substitute unmatched: docs/results.md)
 DEFAULT_BUDGET = 0.75        # attack.substitute_budget: the substitute's training may take at most this share of
                              # the inverse network's arithmetic, so the attack costs ≤ 2× the decoder attack (FLOPs
                              # and the clock differ by up to a fifth at deep cuts: docs/results.md)
 DEFAULT_LR = 1e-3            # Adam lr of the substitute and the critic (attack.substitute_lr)
-MMD_WEIGHT = 1.0
-ADV_WEIGHT = 0.1
 BATCH_SEED_OFFSET = 2        # the substitute's batches are drawn by a generator seeded run seed + this
-EVAL_IMAGES = 128            # images in the fixed sets the MMD curve is measured on
-EVAL_EVERY = 50              # steps between MMD curve points (and the last step); fixed, so a shorter run's curve
-                             # is a prefix of a longer one's
-
-
-@dataclass(frozen=True)
-class ClientSpec:
-    """The client's architecture (public: the SFL code is shared), never its weights."""
-
-    arch: str
-    depth: int
-    width: float
-    input_size: int
-    bottleneck: str = "none"
-
-    def build(self) -> nn.Module:
-        """A fresh, untrained client B×3×S×S → B×C×h×w, initialised from torch's global RNG."""
-        return split_model(self.arch, self.depth, width=self.width, input_size=self.input_size,
-                           bottleneck=self.bottleneck).client
 
 
 @dataclass(frozen=True)
@@ -108,7 +77,7 @@ class SubstituteInputs:
 class SubstituteOutcome:
     """reconstructions: Nt×3×H×W in [0, 1] on the CPU. mmd_curve: (step, MMD² of the substitute's activations of
     fixed aux images to fixed observed activations, fixed bandwidths) from step 0. Decoder curves as in
-    :func:`attacks.inversion.train_decoder`."""
+    :func:`sflaudit.attacks.decoder_fit.train_decoder`."""
 
     reconstructions: Tensor
     mmd_curve: list[tuple[int, float]] = field(default_factory=list)
@@ -142,77 +111,6 @@ def budget_cap(inputs: SubstituteInputs, sub: nn.Module, *, decoder: str, epochs
                     decoder_steps=epochs * math.ceil(n_train / batch), share=share)
 
 
-def init_substitute(spec: ClientSpec, seed: int) -> nn.Module:
-    """Fresh client of ``spec`` initialised with seed + SUBSTITUTE_SEED_OFFSET (the trainer seeds the real client
-    with the run seed, so reusing it would rebuild a random-init client's exact weights)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + SUBSTITUTE_SEED_OFFSET)
-        return spec.build()
-
-
-def _adam(module: nn.Module, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999))
-
-
-def eval_steps(steps: int, every: int = EVAL_EVERY) -> set[int]:
-    """The steps after which the MMD curve is measured: every ``every``-th step and the last one (0 is measured
-    before training)."""
-    return set(range(every, steps + 1, every)) | ({steps} if steps > 0 else set())
-
-
-def train_substitute(sub: nn.Module, critic: nn.Module, aux_inputs: Tensor, observed: Tensor, *, steps: int,
-                     batch: int, lr: float, generator: torch.Generator,
-                     progress: ProgressFn | None = None) -> list[tuple[int, float]]:
-    """Fit ``sub`` so that sub(aux) ~ observed: per step one critic update, then one substitute update on
-    MMD_WEIGHT · MK-MMD²(flattened sub(x), flattened h) + ADV_WEIGHT · non-saturating GAN loss.
-
-    aux_inputs: Na×3×H×W normalised images, observed: No×C×h×w real activations (same device as ``sub``).
-    Returns the MMD curve [(step, MMD²)] on fixed eval sets with bandwidths fixed from the observed eval set;
-    ``sub`` ends with the weights of the curve's lowest point (the best match the attacker can measure).
-    """
-    opt_s, opt_c = _adam(sub, lr), _adam(critic, lr)
-    n_aux, n_obs = aux_inputs.shape[0], observed.shape[0]
-    eval_x, eval_h = aux_inputs[:EVAL_IMAGES], observed[:EVAL_IMAGES]
-    sigmas = sample_bandwidths(eval_h)
-    marks = eval_steps(steps)
-    curve: list[tuple[int, float]] = []
-    best: dict[str, Tensor] = {}
-
-    def evaluate(step: int, d_loss: float, g_loss: float) -> None:
-        sub.eval()
-        with torch.no_grad():
-            value = float(mk_mmd2(sub(eval_x), eval_h, bandwidths=sigmas))
-        if not curve or value < min(v for _, v in curve):
-            best.update({k: v.detach().clone() for k, v in sub.state_dict().items()})
-        curve.append((step, value))
-        if progress is not None:
-            progress({"stage": "substitute", "step": step, "steps": steps, "mmd": value, "critic_loss": d_loss,
-                      "adv_loss": g_loss})
-
-    evaluate(0, float("nan"), float("nan"))
-    for step in range(1, steps + 1):
-        sub.train()
-        xa = aux_inputs[torch.randint(n_aux, (min(batch, n_aux),), generator=generator).to(aux_inputs.device)]
-        real = observed[torch.randint(n_obs, (min(batch, n_obs),), generator=generator).to(observed.device)]
-        fake = sub(xa)
-        critic.requires_grad_(True)
-        d_loss = critic_loss(critic(real), critic(fake.detach()))
-        opt_c.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_c.step()
-        critic.requires_grad_(False)
-        g_adv = generator_loss(critic(fake))
-        loss = MMD_WEIGHT * mk_mmd2(fake, real) + ADV_WEIGHT * g_adv
-        opt_s.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_s.step()
-        if step in marks:
-            evaluate(step, float(d_loss.detach()), float(g_adv.detach()))
-    sub.load_state_dict(best)
-    sub.eval()
-    return curve
-
-
 def substitute_attack(inputs: SubstituteInputs, *, decoder: str = "res_normN4C64", epochs: int = 50, batch: int = 32,
                       lr: float = 1e-3, patience: int = 0, steps: int = DEFAULT_STEPS, budget: float = DEFAULT_BUDGET,
                       substitute_lr: float = DEFAULT_LR, seed: int, faithful: bool = False,
@@ -222,13 +120,13 @@ def substitute_attack(inputs: SubstituteInputs, *, decoder: str = "res_normN4C64
     Args:
         inputs: what the attacker holds (no module, no weight of the real client).
         decoder, epochs, batch, lr, patience: the inverse network and its training, as
-            :func:`attacks.inversion.decoder_attack` (:func:`attacks.inversion.fit_decoder`: the same 90/10 split
-            of the aux pairs and the same decoder init for a given seed).
+            :func:`sflaudit.attacks.inversion.decoder_attack` (:func:`sflaudit.attacks.decoder_fit.fit_decoder`: the
+            same 90/10 split of the aux pairs and the same decoder init for a given seed).
         steps, substitute_lr: substitute training (batch ``batch`` of aux images and of observed activations).
         budget: cap the steps at :func:`budget_cap` (the substitute's share of the inverse network's arithmetic;
             0 = run ``steps``).
         seed: decoder init, split and batch order; the substitute's init uses seed + SUBSTITUTE_SEED_OFFSET.
-        faithful: the decoder's reference validation quirk (:func:`attacks.inversion.train_decoder`).
+        faithful: the decoder's reference validation quirk (:func:`sflaudit.attacks.decoder_fit.train_decoder`).
         device: where to train.
         progress: per MMD-curve point {"stage": "substitute", …} and per decoder epoch {"stage": "decoder", …}.
     Returns:
@@ -283,8 +181,9 @@ def observe(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx
     """The network traffic and public data of the attack: (SubstituteInputs, Nt×3×H×W target ground truth).
 
     The real client computes the activations of ``attack.substitute_observed`` seeded training images outside the
-    aux set (what the clients sent) and of the targets (normalised like :func:`attacks.inversion.decoder_attack`,
-    Q7 target std when faithful); the module itself does not leave this function.
+    aux set (what the clients sent) and of the targets (normalised like
+    :func:`sflaudit.attacks.inversion.decoder_attack`, Q7 target std when faithful); the module itself does not leave
+    this function.
     """
     check_images(train=train, test=test)
     a, m = cfg.attack, cfg.model
@@ -311,12 +210,11 @@ def run_substitute(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, 
                    progress: ProgressFn | None = None) -> AttackResult:
     """The substitute attack on ``client`` of a run: targets are ``test[tgt_idx]``, aux images ``train[aux_idx]``.
 
-    train: N×3×H×W uint8, test: M×3×H×W uint8 (as :mod:`attacks.job` loads them). Reads ``cfg.attack``'s decoder,
-    epochs, batch, lr, faithful, patience, substitute_steps, substitute_budget, substitute_lr and
-    substitute_observed;
-    seed ``cfg.run.seed``. Returns an AttackResult (metrics of the reconstructions against the targets' ground
-    truth; extra: epochs_run, substitute_steps, substitute_step_cap, observed_activations, mmd_curve, and
-    ssim_of_negatives — the evaluator's diagnosis, never the attacker's: the mean SSIM of the reconstructions
+    train: N×3×H×W uint8, test: M×3×H×W uint8 (as :mod:`sflaudit.attacks.job` loads them). Reads ``cfg.attack``'s
+    decoder, epochs, batch, lr, faithful, patience, substitute_steps, substitute_budget, substitute_lr and
+    substitute_observed; seed ``cfg.run.seed``. Returns an AttackResult (metrics of the reconstructions against the
+    targets' ground truth; extra: epochs_run, substitute_steps, substitute_step_cap, observed_activations, mmd_curve,
+    and ssim_of_negatives — the evaluator's diagnosis, never the attacker's: the mean SSIM of the reconstructions
     reflected through the normalisation mean, high when the substitute matched the client fed −x, a sign the
     received activations barely tell apart; docs/results.md).
     """

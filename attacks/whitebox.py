@@ -1,6 +1,6 @@
 """White-box optimisation inversion: find images whose client activations match the observed ones.
 
-The attacker holds the client weights (white-box threat model, DESIGN.md §6). For observed activations h it
+The attacker holds the client weights (white-box threat model). For observed activations h it
 optimises free images x ∈ [0, 1], parametrised as x = sigmoid(z), with Adam on
 
     loss(x) = Σ_b [ mean_{c,i,j} (client(normalize(x))_b − h_b)²  +  tv_weight · TV(x_b) ]

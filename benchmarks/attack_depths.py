@@ -15,15 +15,14 @@ from pathlib import Path
 
 import torch
 
-from attacks.inversion import decoder_attack
-from attacks.job import attack_indices, png_bytes, reconstruction_grid
-from sflaudit.runs import atomic_write_bytes
-from attacks.metrics import LpipsScorer
+from common import dataset_spec
+from sflaudit.attacks.inversion import decoder_attack
+from sflaudit.attacks.job import attack_indices, png_bytes, reconstruction_grid
+from sflaudit.attacks.metrics import LpipsScorer
 from sflaudit.data import load_dataset
 from sflaudit.models import split_model
+from sflaudit.runs import atomic_write_bytes
 from sflaudit.sfl.setup import to_nchw
-
-CIFAR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10"
 
 
 def main() -> None:
@@ -32,7 +31,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--out", type=Path, default=Path("runs/attack_depths"))
     args = ap.parse_args()
-    ds = load_dataset(f"npz:{CIFAR}" if (CIFAR / "train.npz").is_file() else "photos")
+    ds = load_dataset(dataset_spec())   # CIFAR-10 from ../shared/data/cifar10 when present, else photos
     train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
     aux_idx, tgt_idx = attack_indices(train.shape[0], test.shape[0], 0.01, 128)
     lpips = LpipsScorer.load()
@@ -50,7 +49,8 @@ def main() -> None:
         act = "×".join(map(str, res.activation_shape))
         print(f"{depth:>5} {act:>10} {m['mse_mean']:>8.4f} {m['psnr_mean']:>7.2f} {m['ssim_mean']:>6.3f} "
               f"{lp:>6.3f} {res.wall_s:>7.1f}", flush=True)
-        atomic_write_bytes(args.out / f"attack_d{depth}.png", png_bytes(reconstruction_grid(res.targets, res.reconstructions)))
+        grid = reconstruction_grid(res.targets, res.reconstructions)
+        atomic_write_bytes(args.out / f"attack_d{depth}.png", png_bytes(grid))
         rows.append({"depth": depth, "mse": m["mse_mean"], "psnr": m["psnr_mean"], "ssim": m["ssim_mean"],
                      "lpips": m.get("lpips_mean"), "wall_s": res.wall_s})
     (args.out / "attack_depths.json").write_text(json.dumps(rows, indent=2))

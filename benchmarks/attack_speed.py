@@ -1,7 +1,7 @@
 """Decoder-attack speed: seconds per epoch at ResNet-18 depths 1 and 11, and the projected default attack time.
 
 Setting of the default attack (protocol §5): width 1, random-init client, 500 auxiliary images (450 train / 50
-validation), batch 32, ``res_normN4C64``, 128 targets. Runs a few epochs through :func:`attacks.inversion.
+validation), batch 32, ``res_normN4C64``, 128 targets. Runs a few epochs through :func:`sflaudit.attacks.inversion.
 decoder_attack` (the real code path), times each epoch from the progress callback, and projects
 ``setup + 50 · median epoch + finish`` (setup = activations; finish = reconstructing targets + metrics).
 
@@ -16,17 +16,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
-from attacks.inversion import decoder_attack
-from sflaudit.data import load_dataset
+from common import default_attack_data
+from sflaudit.attacks.inversion import decoder_attack
 from sflaudit.models import split_model
-from sflaudit.sfl.setup import to_nchw
 
-REPO = Path(__file__).resolve().parents[1]
-CIFAR = REPO.parent / "shared" / "data" / "cifar10"
 BUDGET_S = 300.0     # the default attack should finish within 5 minutes on a 2-core CPU
 DEFAULT_EPOCHS = 50
 
@@ -49,20 +45,6 @@ def measure(depth: int, aux: torch.Tensor, targets: torch.Tensor, mean: tuple, s
     return {"per_epoch": per_epoch, "setup": setup, "finish": finish,
             "projected": setup + DEFAULT_EPOCHS * per_epoch + finish,
             "activation": result.activation_shape}  # type: ignore[dict-item]
-
-
-def default_attack_data() -> tuple[torch.Tensor, torch.Tensor, tuple, tuple, str]:
-    """The default attack's benchmark data: (500 aux images, 128 targets — uint8 N×3×32×32 —, mean, std, source):
-    the aux images seeded 123 from the training split, the first 128 test images."""
-    if (CIFAR / "train.npz").is_file():
-        ds = load_dataset(f"npz:{CIFAR}")
-        source = f"CIFAR-10 ({CIFAR})"
-    else:
-        ds = load_dataset("photos")
-        source = "embedded photos (no CIFAR-10 at ../shared/data/cifar10)"
-    train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
-    g = torch.Generator().manual_seed(123)
-    return train[torch.randperm(train.shape[0], generator=g)[:500]], test[:128], ds.mean, ds.std, source
 
 
 def main() -> None:

@@ -11,38 +11,28 @@ Markdown table, then per depth whether the expected order holds (prior lowest; h
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from reports.intervals import bootstrap_mean
-from sflaudit.config import config_from_toml
-from sflaudit.sfl.checkpoint import read_checkpoint
+from common import attack_records, attacked_runs
+from sflaudit.reports.intervals import bootstrap_mean
 
 ORDER = ("prior", "substitute", "decoder", "hybrid")
 
 
-def _depth(run: Path) -> int:
-    if (run / "config.toml").is_file():
-        return config_from_toml((run / "config.toml").read_text(), source=str(run)).model.depth
-    cfg = read_checkpoint(run / "best.pt").config
-    return config_from_toml(cfg, source=str(run)).model.depth
-
-
 def rows(out: Path) -> list[dict]:
+    """One row per attack result of kind :data:`ORDER` in the run directories under ``out/trained`` and
+    ``out/init``, sorted init first, then by depth and attack."""
     found = []
     for client in ("trained", "init"):
-        runs = sorted({p.parents[2] for p in (out / client).glob("*/attacks/*/invert.json")})
-        for run in runs:
-            depth = _depth(run)
-            for p in sorted(run.glob("attacks/*/invert.json")):
-                rec = json.loads(p.read_text())
-                kind = rec["settings"]["kind"]
+        for run in attacked_runs(out / client):
+            for rec in attack_records(run):
+                kind = rec.settings["kind"]
                 if kind not in ORDER:
                     continue
-                ci = bootstrap_mean(rec["metrics"]["ssim"])
-                found.append({"client": client, "depth": depth, "attack": kind, **rec["mean"], "ssim_low": ci.low,
-                              "ssim_high": ci.high, "wall_s": rec.get("attack_wall_s")})
+                ci = bootstrap_mean(rec.metrics["ssim"])
+                found.append({"client": client, "depth": rec.run["depth"], "attack": kind, **rec.mean,
+                              "ssim_low": ci.low, "ssim_high": ci.high, "wall_s": rec.attack_wall_s})
     return sorted(found, key=lambda r: (r["client"] != "init", r["depth"], ORDER.index(r["attack"])))
 
 
@@ -59,9 +49,9 @@ def main(argv: list[str]) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in table:
         ci = f" [{_f(r['ssim_low'], '.3f')}, {_f(r['ssim_high'], '.3f')}]" if r["ssim_low"] is not None else ""
-        print(f"| {r['client']} | {r['depth']} | {r['attack']} | {_f(r.get('mse'), '.4f')} | {_f(r.get('psnr'), '.2f')} "
-              f"| {_f(r.get('ssim'), '.3f')}{ci} | {_f(r.get('ssim_ref'), '.3f')} | {_f(r.get('lpips'), '.3f')} "
-              f"| {_f(r['wall_s'], '.0f')} |")
+        print(f"| {r['client']} | {r['depth']} | {r['attack']} | {_f(r.get('mse'), '.4f')} "
+              f"| {_f(r.get('psnr'), '.2f')} | {_f(r.get('ssim'), '.3f')}{ci} | {_f(r.get('ssim_ref'), '.3f')} "
+              f"| {_f(r.get('lpips'), '.3f')} | {_f(r['wall_s'], '.0f')} |")
     print()
     for client in ("init", "trained"):
         for depth in sorted({r["depth"] for r in table if r["client"] == client}):

@@ -7,17 +7,16 @@
 #   DEPTHS=1,17 EPOCHS=10 narrow it)
 set -euo pipefail
 export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
+BENCH=$(dirname "$0")
 OUT=${1:-runs/attack_suite}
 DEPTHS=${DEPTHS:-1,5,9,13,17}
 EPOCHS=${EPOCHS:-10}
 ATTACKS=(prior decoder hybrid substitute)
 sflaudit report --preset cifar10-cpu --depths "$DEPTHS" --methods monacosfl --attacks "$(IFS=,; echo "${ATTACKS[*]}")" \
   --set attack.epochs="$EPOCHS" --jobs 0 --runs "$OUT/trained" --out "$OUT/trained/report.html"
-python "$(dirname "$0")/init_checkpoint.py" --preset cifar10-cpu --method monacosfl --depths "$DEPTHS" --out "$OUT/init"
-# Two depths at a time, one torch thread each; an attack whose result is already in the run directory is skipped.
-for d in ${DEPTHS//,/ }; do echo "$d"; done | OMP_NUM_THREADS=1 xargs -P 2 -I{} bash -c '
-  for a in '"${ATTACKS[*]}"'; do
-    compgen -G "'"$OUT"'/init/d{}/attacks/$a-*/invert.json" >/dev/null && continue
-    sflaudit invert --checkpoint "'"$OUT"'/init/d{}/best.pt" --attack "$a" --epochs '"$EPOCHS"' --quiet >/dev/null
-  done'
-python "$(dirname "$0")/attack_suite.py" "$OUT"
+python "$BENCH/init_checkpoint.py" --preset cifar10-cpu --method monacosfl --depths "$DEPTHS" --out "$OUT/init"
+# Two depths at a time, one torch thread each; an attack whose result (same settings) is already there is kept.
+for d in ${DEPTHS//,/ }; do echo "$d"; done | OMP_NUM_THREADS=1 BENCH="$BENCH" OUT="$OUT" EPOCHS="$EPOCHS" \
+  ATTACKS="${ATTACKS[*]}" xargs -P 2 -I{} bash -c '
+  for a in $ATTACKS; do python "$BENCH/invert_once.py" "$OUT/init/d{}" --attack "$a" --epochs "$EPOCHS"; done'
+python "$BENCH/attack_suite.py" "$OUT"

@@ -9,26 +9,28 @@ decoder's SSIM above the prior of the same budget ("leakage above prior").
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from reports.intervals import bootstrap_mean
+from common import attack_records, attacked_runs
+from sflaudit.reports.intervals import bootstrap_mean
 
 
 def rows(out: Path) -> list[dict]:
-    """Every prior/decoder attack record under ``out/init/d*/attacks``, sorted by depth, attack, aux size."""
+    """Every prior/decoder attack record of the run directories ``out/init/d*``, sorted by depth, attack, aux size."""
     found = []
-    for p in sorted((out / "init").glob("d*/attacks/*/invert.json")):
-        rec = json.loads(p.read_text())
-        kind = rec["settings"]["kind"]
-        if kind not in ("prior", "decoder"):
+    for run in attacked_runs(out / "init"):
+        if not run.path.name.startswith("d"):
             continue
-        ci = bootstrap_mean(rec["metrics"]["ssim"])
-        found.append({"depth": rec["run"]["depth"], "attack": kind, "aux": rec["threat_model"]["aux_images"],
-                      **rec["mean"], "ssim_low": ci.low, "ssim_high": ci.high,
-                      "epochs": len(rec["training"].get("val_loss") or []), "patience": rec["settings"].get("patience"),
-                      "wall_s": rec.get("attack_wall_s")})
+        for rec in attack_records(run):
+            kind = rec.settings["kind"]
+            if kind not in ("prior", "decoder"):
+                continue
+            ci = bootstrap_mean(rec.metrics["ssim"])
+            found.append({"depth": rec.run["depth"], "attack": kind, "aux": rec.threat_model["aux_images"],
+                          **rec.mean, "ssim_low": ci.low, "ssim_high": ci.high,
+                          "epochs": len(rec.training.get("val_loss") or []), "patience": rec.settings.get("patience"),
+                          "wall_s": rec.attack_wall_s})
     return sorted(found, key=lambda r: (r["depth"], r["attack"] != "prior", r["aux"]))
 
 

@@ -3,7 +3,9 @@
 #   bash benchmarks/cifar_experiments.sh [OUT_DIR]
 # 1. both methods at depth 15 with the paper's client setting (20 clients, 25% sampling, non-IID 0.2), one equal
 #    budget (narrow ResNet-18 so it fits a 2-core CPU); kNN curves and divergences land in metrics.jsonl;
-# 2. the decoder attack at depths 1, 5, 9, 13, 17 on randomly initialised width-1 ResNet-18 clients.
+#    then prints per method the kNN by epoch, the linear probe, the wall time and the mean sync divergences.
+# (The decoder attack at depths 1, 5, 9, 13, 17 on randomly initialised width-1 ResNet-18 clients, once part 2 of
+# this script, is benchmarks/attack_depths.py.)
 set -euo pipefail
 export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
 OUT=${1:-runs/cifar}
@@ -16,16 +18,22 @@ for method in monacosfl mocosfl; do
   sflaudit train "${COMMON[@]}" --method "$method" --out "$OUT/$method-d15"
 done
 python - "$OUT" <<'PY'
-import json, sys
+import sys
 from pathlib import Path
+from sflaudit.artifacts import RunDir
+from sflaudit.jobs import stored_config
+from sflaudit.runs import read_jsonl
+from sflaudit.stages import eval_id
 out = Path(sys.argv[1])
 for method in ("monacosfl", "mocosfl"):
-    rows = [json.loads(l) for l in (out / f"{method}-d15" / "metrics.jsonl").read_text().splitlines()]
+    run = RunDir(out / f"{method}-d15")
+    rows = read_jsonl(run.metrics)
     knn = [(r["epoch"] + 1, r["knn"]) for r in rows if r["type"] == "eval"]
     syncs = [r for r in rows if r["type"] == "sync"]
     mean = lambda k: sum(r[k] for r in syncs) / len(syncs)
-    s = json.loads((out / f"{method}-d15" / "summary.json").read_text())
-    print(f"{method}: kNN by epoch {knn}; linear probe best {s.get('linear_probe_best')}, last "
-          f"{s.get('linear_probe_last')}; wall {s['wall_time_s']:.0f}s; mean divergences over {len(syncs)} syncs: "
+    s = run.read_summary()
+    probe = run.read_eval(eval_id(stored_config(run).eval))   # the linear probe `sflaudit train` ran after training
+    print(f"{method}: kNN by epoch {knn}; linear probe best {probe and probe.linear_probe_best}, last "
+          f"{probe and probe.linear_probe_last}; wall {s.wall_time_s:.0f}s; mean divergences over {len(syncs)} syncs: "
           + ", ".join(f"{k} {mean(k):.3g}" for k in ("ol-og/mean", "ol-ml/mean", "ml-mg/mean", "ol-ml/after")))
 PY

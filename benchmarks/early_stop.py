@@ -1,24 +1,26 @@
 """Default decoder attack (early stop) against the full 50-epoch schedule: SSIM, epochs and wall time per depth.
 
 The speed issue's item 2: the default attack stops the decoder once ``attack.patience`` (12) epochs in a row have
-improved neither its validation MSE nor its validation SSIM (:mod:`attacks.stopping`), and keeps the
-best-validation-MSE decoder either way. This script runs, per depth, the
-default and the same attack with ``patience=0`` (all 50 epochs; what ``--faithful`` also runs), both from seed 0
-through :func:`attacks.inversion.decoder_attack` (the real code path), and prints SSIM (scikit-image's, the page's
+improved neither its validation MSE nor its validation SSIM (:mod:`sflaudit.attacks.stopping`), and keeps the
+best-validation-MSE decoder either way. This script runs, per depth, the default and the same attack with
+``patience=0`` (all 50 epochs; what ``--faithful`` also runs), both from seed 0 through
+:func:`sflaudit.attacks.inversion.decoder_attack` (the real code path), and prints SSIM (scikit-image's, the page's
 default), PSNR, the epochs run, the best epoch and the wall time of each.
 
 Setting (protocol §5, as ``benchmarks/attack_speed.py``): width-1 random-init ResNet-18 client, 500 auxiliary images
 (450 train / 50 validation), 128 targets, batch 32, ``res_normN4C64``. Data: real CIFAR-10 from
 ``../shared/data/cifar10`` when present, else the embedded ``photos`` dataset.
 
-    python benchmarks/early_stop.py [--depths 1,9,17] [--threads 0] [--patience 12]
+    GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184 \
+        python benchmarks/early_stop.py [--depths 1,9,17] [--threads 0] [--patience 12]
     python benchmarks/early_stop.py --curves runs/early_stop_curves.json [--seeds 0,1]
 
 ``--curves`` runs only the full schedule and records, per epoch, the validation MSE and SSIM the stopping rule sees
-and the SSIM on the targets of that epoch's decoder (the same training as :func:`attacks.inversion.fit_decoder`:
-same split, init and batch order). An early-stopped run is this run truncated (tests/attacks/test_inversion.py), so
-the default's result is read off the curves exactly: :func:`attacks.stopping.should_stop` gives its last epoch, and
-it keeps the best-validation-MSE epoch among those it ran.
+and the SSIM on the targets of that epoch's decoder (the same training as
+:func:`sflaudit.attacks.decoder_fit.fit_decoder`: same split, init and batch order). An early-stopped run is this run
+truncated (tests/attacks/test_inversion.py), so the default's result is read off the curves exactly:
+:func:`sflaudit.attacks.stopping.should_stop` gives its last epoch, and it keeps the best-validation-MSE epoch among
+those it ran. The default attack's data comes from ``benchmarks/common.py`` (shared with ``attack_speed.py``).
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ from pathlib import Path
 
 import torch
 
-from attack_speed import default_attack_data   # benchmarks/ is the script's directory, first on sys.path
-from attacks.decoders import build_decoder
-from attacks.inversion import (_cl, attack_pairs, client_activations, decode, decoder_attack, split_train_val,
-                               train_decoder)
-from attacks.metrics import ssim_skimage
-from attacks.stopping import patience_epochs, should_stop
+from common import default_attack_data, to_channels_last
+from sflaudit.attacks.decoders import build_decoder
+from sflaudit.attacks.decoder_fit import decode, split_train_val, train_decoder
+from sflaudit.attacks.inversion import attack_pairs, client_activations, decoder_attack
+from sflaudit.attacks.metrics import ssim_skimage
+from sflaudit.attacks.stopping import patience_epochs, should_stop
 from sflaudit.models import split_model
 
 EPOCHS = 50
@@ -78,9 +80,9 @@ def curve(depth: int, aux: torch.Tensor, targets: torch.Tensor, mean: tuple, std
         ssims.append(float(ssim_skimage(decode(net, tgt_acts), tgt_gt).mean()))
         mark[0] = time.perf_counter()
 
-    _, train_loss, val_loss, _, _, val_ssim = train_decoder(net, _cl(acts), _cl(aux_gt), train_idx, val_idx,
-                                                            epochs=EPOCHS, batch=32, lr=1e-3, faithful=False,
-                                                            generator=generator, progress=score)
+    _, train_loss, val_loss, _, _, val_ssim = train_decoder(
+        net, to_channels_last(acts), to_channels_last(aux_gt), train_idx, val_idx, epochs=EPOCHS, batch=32, lr=1e-3,
+        faithful=False, generator=generator, progress=score)
     return {"val_loss": val_loss, "val_ssim": val_ssim, "train_loss": train_loss, "ssim": ssims,
             "epoch_s": epoch_s, "setup_s": setup_s}
 

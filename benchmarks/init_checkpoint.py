@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sflaudit.artifacts import RunDir
 from sflaudit.config import load_config
 from sflaudit.sfl.checkpoint import write_checkpoint
 from sflaudit.sfl.trainer import Trainer
@@ -25,12 +26,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     for depth in [int(d) for d in args.depths.split(",")]:
-        run = args.out / f"d{depth}"
-        if (run / "best.pt").is_file():
+        run = RunDir(args.out / f"d{depth}")
+        if run.best.is_file():
             continue
         cfg = load_config(preset=args.preset, overrides=[f"sfl.method={args.method}", f"model.depth={depth}"])
-        write_checkpoint(Trainer(cfg, run).weights(), run / "best.pt")
-        print(f"wrote {run / 'best.pt'}")
+        write_checkpoint(Trainer(cfg, run.path).weights(), run.best)
+        print(f"wrote {run.best}")
 
 
 if __name__ == "__main__":

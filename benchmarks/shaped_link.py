@@ -3,22 +3,21 @@
 For each rate, a fresh network namespace's loopback is shaped with ``tc qdisc add dev lo root tbf rate R``; the
 ``smoke`` config (2 clients, both in every step, ResNet-18 width 0.125) trains over ``--transport tcp`` inside it,
 for a few steps; the median seconds per step (the server's step timers after the first) are compared with the time
-model's step (:mod:`profiles.shaped` says why the timers hold a whole cycle). Compute speed in the model: the same runs on the unshaped
-loopback (:func:`profiles.shaped.workload_flops`), each process with one thread.
+model's step (:mod:`sflaudit.profiles.shaped` says why the timers hold a whole cycle). Compute speed in the model:
+the same runs on the unshaped loopback (:func:`sflaudit.profiles.shaped.workload_flops`), each process with one
+thread.
 
-    sudo GLIBC_TUNABLES=... python benchmarks/shaped_link.py [--rates 4Mbit,16Mbit] [--steps 6] [--depth 1]
+    sudo env GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184 \
+        .venv/bin/python benchmarks/shaped_link.py [--rates 4Mbit,16Mbit] [--steps 6] [--depth 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from profiles.links import parse_link  # noqa: E402
-from profiles.shaped import can_shape, validate, workload_flops  # noqa: E402
+from sflaudit.profiles.links import parse_link
+from sflaudit.profiles.shaped import can_shape, validate, workload_flops
 
 TOLERANCE = 0.15
 

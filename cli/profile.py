@@ -1,6 +1,6 @@
 """``sflaudit profile``: bytes, FLOPs, parameters, client memory and (with ``--link``) hours per depth.
 
-Registered by ``sflaudit/cli.py`` with ``app.command("profile")(profile)``; heavy modules are imported inside the
+Registered by ``sflaudit.cli.commands`` with ``app.command("profile")(profile)``; heavy modules are imported inside the
 command so that ``sflaudit --help`` stays fast.
 """
 
@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from sflaudit.errors import SflauditError
-from sflaudit.options import ConfigOpt, PresetOpt, SetOpt, resolve_config
+from sflaudit.cli.options import ConfigOpt, PresetOpt, SetOpt, resolve_config
 
 
 def profile(
@@ -32,7 +32,7 @@ def profile(
     """Bytes, FLOPs, parameters and client memory per depth (analytic; the reference calculator alongside)."""
     if fmt not in ("table", "json", "csv"):
         raise SflauditError(f"--format {fmt!r} is not one of table, json, csv")
-    from profiles.depths import parse_depths
+    from sflaudit.profiles.depths import parse_depths
     from sflaudit.models import depth_range
 
     # --arch replaces the config's arch; its first depth keeps the config valid (the table covers --depths)
@@ -40,17 +40,17 @@ def profile(
     cfg = resolve_config(config, preset, [*(set_ or []), *arch_sets])
     arch = cfg.model.arch
     chosen = parse_depths(depths, arch) if depths else list(depth_range(arch))
-    from profiles.render import emit_profile, print_depth_list
+    from sflaudit.profiles.render import emit_profile, print_depth_list
 
     if list_:
         print_depth_list(arch, chosen, cfg.model.width, fmt, out)
         return
-    from profiles.run import config_rows, schedule_for
+    from sflaudit.profiles.run import config_rows, schedule_for
 
     schedule = schedule_for(cfg)
     if link or client_device or server_device:
-        from profiles.render import emit_time_profile
-        from profiles.timemodel import link_profile_rows
+        from sflaudit.profiles.render import emit_time_profile
+        from sflaudit.profiles.timemodel import link_profile_rows
 
         rows, setting = link_profile_rows(cfg, chosen, schedule, link, client_device, server_device, memory=memory)
         return emit_time_profile(rows, cfg, schedule.to_json(), setting, fmt, out)

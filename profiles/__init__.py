@@ -1,13 +1,14 @@
 """Analytic and measured costs of a cut: bytes on the wire, FLOPs, parameters, client memory (DESIGN §5)."""
 
-from profiles.depths import parse_depths, range_text
-from profiles.devices import DEVICES, Device, calibrate, parse_flops, resolve_device
-from profiles.flops import FlopCount, SplitFlops, count_flops, cut_flops, moco_projector, split_flops
-from profiles.links import LINKS, Link, parse_link, resolve_link
-from profiles.memory import MemoryProfile, client_step_memory
-from profiles.reference import ReferenceOverhead, reference_overhead
-from profiles.table import SYMMETRIC_MODES, profile_row, profile_rows
-from profiles.timemodel import (
+from sflaudit.profiles.depths import parse_depths, range_text
+from sflaudit.profiles.devices import DEVICES, Device, calibrate, parse_flops, resolve_device
+from sflaudit.profiles.flops import FlopCount, SplitFlops, count_flops, cut_flops, moco_projector, split_flops
+from sflaudit.profiles.links import LINKS, Link, parse_link, resolve_link
+from sflaudit.profiles.memory import MemoryProfile, client_step_memory
+from sflaudit.profiles.reference import ReferenceOverhead, reference_overhead
+from sflaudit.profiles.runtraffic import RunTraffic, ScheduleLike, run_traffic, run_traffic_for_schedule
+from sflaudit.profiles.table import SYMMETRIC_MODES, profile_row, profile_rows
+from sflaudit.profiles.timemodel import (
     Node,
     RunTime,
     StepWork,
@@ -20,17 +21,13 @@ from profiles.timemodel import (
     sync_time,
     time_columns,
 )
-from profiles.traffic import (
+from sflaudit.profiles.traffic import (
     KINDS,
     METHODS,
-    RunTraffic,
-    ScheduleLike,
     StepTraffic,
     SyncTraffic,
     activation_traffic,
     rows_per_client,
-    run_traffic,
-    run_traffic_for_schedule,
     state_dict_bytes,
     step_traffic,
     sync_traffic,

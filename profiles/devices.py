@@ -1,7 +1,7 @@
 """Device speeds of the time model: named client/server profiles, FLOP/s numbers, and a calibration of this machine.
 
 Units: **FLOP/s with 1 FLOP = one floating-point operation** (a multiply-add is 2 FLOPs), the unit of vendor spec
-sheets. The profile table counts MACs (fvcore's 1 FLOP = 1 multiply-add); :mod:`profiles.timemodel` converts with
+sheets. The profile table counts MACs (fvcore's 1 FLOP = 1 multiply-add); :mod:`sflaudit.profiles.timemodel` converts with
 ``FLOPS_PER_MAC = 2``.
 
 A named profile's ``flops`` is ``peak_flops × efficiency``: the fp32 peak of the vendor's spec sheet (or, where the

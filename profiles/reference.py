@@ -2,7 +2,7 @@
 
 Its omissions are deliberate (protocol §9 Q8): no key activations, no momentum sync, no download of the synced
 weights, one weight copy per sync, fp32 only; "MB" are MiB and "FLOPs" multiply-adds. The full accounting is in
-:mod:`profiles.traffic`.
+:mod:`sflaudit.profiles.traffic`.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def emit_profile(rows: list[dict], cfg: Any, schedule: dict, fmt: str, out: Path
 
 def emit_time_profile(rows: list[dict], cfg: Any, schedule: dict, setting: str, fmt: str, out: Path | None) -> None:
     """``sflaudit profile --link``: hours per run per depth and method, with the step's compute/transfer/latency
-    split (rows carry :func:`profiles.timemodel.time_columns`); ``setting`` names the link and devices."""
+    split (rows carry :func:`sflaudit.profiles.timemodel.time_columns`); ``setting`` names the link and devices."""
     if fmt != "table":
         write_rows(rows, fmt, out)
         return

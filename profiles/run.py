@@ -10,8 +10,9 @@ from sflaudit.artifacts import RunDir, RunProfile
 from sflaudit.config import Config, config_to_dict
 from sflaudit.sfl.schedule import Schedule, plan_schedule
 
-from profiles.table import profile_rows
-from profiles.traffic import run_traffic_for_schedule, wire_dtype_bytes
+from sflaudit.profiles.table import profile_rows
+from sflaudit.profiles.runtraffic import run_traffic_for_schedule
+from sflaudit.profiles.traffic import wire_dtype_bytes
 
 
 def schedule_for(cfg: Config) -> Schedule:

@@ -11,7 +11,7 @@ steady run each timer spans one whole cycle (download, backward, forward, upload
 returns before its bytes have crossed the link; the median drops the first step (no download before it) and the
 step after a sync (whose download it absorbs). No process start-up or tail is in it.
 
-What is predicted: :func:`profiles.timemodel.run_time` for the same config, with the profile row's analytic bytes
+What is predicted: :func:`sflaudit.profiles.timemodel.run_time` for the same config, with the profile row's analytic bytes
 and, for client and server compute, this machine's speed on this very workload (:func:`workload_flops`: the same
 runs on the unshaped loopback). One tbf queue carries **every** client's
 traffic in both directions, so the pool's concurrent uploads (and downloads) share the rate: each of the ``n``
@@ -38,7 +38,7 @@ from typing import Any
 
 from sflaudit.errors import SflauditError
 
-from profiles.timemodel import TimeSplit
+from sflaudit.profiles.timemodel import TimeSplit
 
 LOOPBACK_MTU = 9000          # packet overhead 66/9000 ≈ 0.7 %; tbf's burst must exceed one packet
 TBF_BURST_BYTES = 16384      # the credit an idle link gathers: ≈ 33 ms at 4 Mbit/s, small next to a step
@@ -98,9 +98,9 @@ class Timed:
 
 def timed_run(sets: Sequence[str], steps: int, *, preset: str = "smoke", namespace: str | None = None,
               timeout_s: float = 600.0) -> Timed:
-    """Run ``python -m profiles.shaped`` (in ``namespace`` when given): a TCP training of ``preset`` + ``sets``
+    """Run ``python -m sflaudit.profiles.shaped`` (in ``namespace`` when given): a TCP training of ``preset`` + ``sets``
     stopped after ``steps`` steps in a temporary run directory; returns what it measured."""
-    cmd = [sys.executable, "-m", "profiles.shaped", preset, str(steps), *sets]
+    cmd = [sys.executable, "-m", "sflaudit.profiles.shaped", preset, str(steps), *sets]
     if namespace is not None:
         cmd = ["ip", "netns", "exec", namespace, *cmd]
     root = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def timed_run(sets: Sequence[str], steps: int, *, preset: str = "smoke", namespa
 def _inner(preset: str, steps: int, sets: list[str]) -> dict[str, Any]:
     """The child process: train over TCP for ``steps`` steps and time it (from before the clients start to
     after every client has exited, i.e. has received everything)."""
-    from sflaudit.options import resolve_config
+    from sflaudit.flags import resolve_config
     from sflaudit.transport.auth import new_token
     from sflaudit.transport.driver import local_settings, run_tcp_training
 
@@ -133,8 +133,8 @@ def _inner(preset: str, steps: int, sets: list[str]) -> dict[str, Any]:
 @functools.lru_cache(maxsize=8)
 def _profiled(sets: tuple[str, ...], preset: str) -> tuple[Any, Any, dict[str, Any]]:
     """(config, schedule, profile row at its depth) of ``preset`` + ``sets``; counted once per setting."""
-    from profiles.run import config_rows, schedule_for
-    from sflaudit.options import resolve_config
+    from sflaudit.profiles.run import config_rows, schedule_for
+    from sflaudit.flags import resolve_config
 
     cfg = resolve_config(None, preset, list(sets))
     schedule = schedule_for(cfg)
@@ -148,8 +148,8 @@ def predicted(sets: Sequence[str], steps: int, syncs: int, rate_bps: float, *, p
     """The time model's compute / transfer / latency seconds for ``steps`` steps and the first ``syncs`` syncs of
     ``preset`` + ``sets`` on a loopback of ``rate_bps`` shared by the N concurrent clients (R / N each way, no RTT),
     every process computing at ``flops`` FLOP/s."""
-    from profiles.links import Link
-    from profiles.timemodel import row_run_time
+    from sflaudit.profiles.links import Link
+    from sflaudit.profiles.timemodel import row_run_time
 
     cfg, schedule, row = _profiled(tuple(sets), preset)
     share = schedule.clients

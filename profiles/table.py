@@ -31,10 +31,11 @@ from sflaudit.models import split_model
 from sflaudit.sfl.schedule import rows_per_client
 from sflaudit.sfl.strategies import strategy_names
 
-from profiles.flops import split_flops
-from profiles.memory import client_step_memory
-from profiles.reference import reference_overhead
-from profiles.traffic import run_traffic, state_dict_bytes, step_traffic, wire_dtype_bytes
+from sflaudit.profiles.flops import split_flops
+from sflaudit.profiles.memory import client_step_memory
+from sflaudit.profiles.reference import reference_overhead
+from sflaudit.profiles.runtraffic import run_traffic
+from sflaudit.profiles.traffic import state_dict_bytes, step_traffic, wire_dtype_bytes
 
 SYMMETRIC_MODES: tuple[str, ...] = ("client", "original")
 

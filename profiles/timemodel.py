@@ -17,8 +17,8 @@ A **run** is ``total_steps`` steps plus every sync 1..S as its plan says. Each t
 ``transfer`` and ``latency`` seconds along the critical path (the slowest client of each phase), so the split sums
 to the total and shows which one bounds the run.
 
-Work, from the profile row's analytic numbers (fvcore MACs per image, ``profiles.flops``; bytes per step,
-``profiles.traffic``), with ``FLOPS_PER_MAC = 2`` and the backward ≈ 2 forwards (input and weight gradients):
+Work, from the profile row's analytic numbers (fvcore MACs per image, ``sflaudit.profiles.flops``; bytes per step,
+``sflaudit.profiles.traffic``), with ``FLOPS_PER_MAC = 2`` and the backward ≈ 2 forwards (input and weight gradients):
 
 * client per step: forward ``2·r·c`` MACs (online + momentum), backward ``2·r·c``, c = client MACs per image;
 * server per step, on R = pool·2B rows (``original`` mode runs both loss terms over B + B rows, so R is the same):
@@ -40,7 +40,7 @@ from sflaudit.errors import SflauditError
 from sflaudit.sfl.moco import PROJECTOR_DIMS
 from sflaudit.sfl.strategies import get_strategy, strategy_names
 
-from profiles.links import Link
+from sflaudit.profiles.links import Link
 
 FLOPS_PER_MAC = 2
 BACKWARD_PER_FORWARD = 2.0     # backward MACs ≈ 2× forward (gradient w.r.t. the input and w.r.t. the weights)
@@ -223,15 +223,15 @@ def run_hours(row_or_depth: Mapping[str, Any] | int, cfg: Any, link: Link, clien
     """Hours of a whole run of ``cfg`` at one depth (for ``sflaudit report``'s time-to-train column).
 
     Args:
-        row_or_depth: a ``sflaudit profile`` row (``profiles.run.config_rows``), or a depth to profile now
+        row_or_depth: a ``sflaudit profile`` row (``sflaudit.profiles.run.config_rows``), or a depth to profile now
             (no memory measurement).
         cfg: the resolved ``Config`` (batch, symmetric mode, K, MoCo version, ``sfl`` settings).
-        link: every client's link (``profiles.links.resolve_link``).
-        client_flops, server_flops: sustained FLOP/s (``profiles.devices.resolve_device(...).flops``).
+        link: every client's link (``sflaudit.profiles.links.resolve_link``).
+        client_flops, server_flops: sustained FLOP/s (``sflaudit.profiles.devices.resolve_device(...).flops``).
         method: a registered sync strategy.
-        schedule: ``cfg``'s ``Schedule`` (None = ``profiles.run.schedule_for(cfg)``).
+        schedule: ``cfg``'s ``Schedule`` (None = ``sflaudit.profiles.run.schedule_for(cfg)``).
     """
-    from profiles.run import config_rows, schedule_for
+    from sflaudit.profiles.run import config_rows, schedule_for
 
     plan = schedule if schedule is not None else schedule_for(cfg)
     row = config_rows(cfg, [row_or_depth], plan, memory=False)[0] if isinstance(row_or_depth, int) else row_or_depth
@@ -246,9 +246,9 @@ def link_profile_rows(cfg: Any, depths: Sequence[int], schedule: Any, link: str 
     Raises:
         SflauditError: a device without ``--link``, a bad link spec or an unknown device.
     """
-    from profiles.devices import resolve_device
-    from profiles.links import resolve_link
-    from profiles.run import config_rows
+    from sflaudit.profiles.devices import resolve_device
+    from sflaudit.profiles.links import resolve_link
+    from sflaudit.profiles.run import config_rows
 
     if link is None:
         raise SflauditError("--client-device/--server-device need --link (the time model)")

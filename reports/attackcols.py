@@ -12,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reports.intervals import finite_or_none
+from sflaudit.reports.intervals import finite_or_none
 from sflaudit.artifacts import AttackRecord
+from sflaudit.auditors import ATTACKS, get_attack
 
 METRICS: tuple[str, ...] = ("ssim", "ssim_ref", "psnr", "mse", "lpips")
 HIGHER_LEAKS: dict[str, bool] = {"ssim": True, "ssim_ref": True, "psnr": True, "mse": False, "lpips": False}
 IntervalFn = Callable[[list[float]], tuple[float | None, float | None]]
+
+
+def is_floor(kind: str) -> bool:
+    """Whether ``kind`` is a registered knows-nothing baseline (its plug-in's ``floor``; the built-in prior)."""
+    return kind in ATTACKS and get_attack(kind).floor
 
 
 def attack_columns(records: Mapping[str, AttackRecord | None], interval: IntervalFn | None = None) -> dict[str, Any]:
@@ -25,7 +31,7 @@ def attack_columns(records: Mapping[str, AttackRecord | None], interval: Interva
 
     Per attack ``attack_<kind>_<metric>`` (mean over the targets) and ``attack_<kind>_ssim_low/_high``; the worst
     case ``attack_<metric>`` with ``attack_<metric>_by`` (the attack's kind) and, for SSIM, its interval; the prior's
-    SSIM and ``attack_ssim_above_prior``; the kinds run and their wall times. ``attack_<kind>_negatives`` is the
+    SSIM (the floor plug-in's: :func:`is_floor`) and ``attack_ssim_above_prior``; the kinds run and their wall times. ``attack_<kind>_negatives`` is the
     record's ``ssim_of_negatives`` (the evaluator's SSIM of the reconstructions reflected through the normalisation
     mean) where it beats the SSIM — reconstructions that came out as negatives, whose SSIM under-reports what a
     person looking at them learns — else None; it never enters the worst case.
@@ -49,9 +55,10 @@ def attack_columns(records: Mapping[str, AttackRecord | None], interval: Interva
     by = out["attack_ssim_by"]
     out["attack_ssim_low"], out["attack_ssim_high"] = (
         (out[f"attack_{by}_ssim_low"], out[f"attack_{by}_ssim_high"]) if by is not None else (None, None))
-    prior = means.get("prior", {}).get("ssim")
+    floors = [k for k in means if is_floor(k)]
+    prior = means[floors[0]].get("ssim") if floors else None
     out["prior_ssim"] = prior
-    worst_non_prior = worst_case({k: v for k, v in means.items() if k != "prior"}, "ssim")[1]
+    worst_non_prior = worst_case({k: v for k, v in means.items() if k not in floors}, "ssim")[1]
     out["attack_ssim_above_prior"] = (worst_non_prior - prior if worst_non_prior is not None and prior is not None
                                       else None)
     out["attacks_run"] = ",".join(k for k, r in records.items() if r is not None)

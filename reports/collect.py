@@ -16,9 +16,10 @@ from typing import Any, Protocol
 
 from sflaudit.artifacts import (AttackRecord, ErrorRecord, Evaluation, MembershipRecord, RunDir, RunProfile,
                                 Summary, Traffic)
+from sflaudit.auditors import ATTACKS
 from sflaudit.errors import SflauditError
-from reports.attackcols import attack_columns
-from reports.intervals import bootstrap_mean, finite_or_none, wilson_percent
+from sflaudit.reports.attackcols import attack_columns
+from sflaudit.reports.intervals import bootstrap_mean, finite_or_none, wilson_percent
 
 MIB = 1024 ** 2
 BOOTSTRAP_SEED = 126      # the attack-metric intervals' resampling (beside AUX 123, TARGET 124, MEMBER 125)
@@ -26,7 +27,7 @@ ROW_STATUSES: tuple[str, ...] = ("ok", "failed", "missing")
 
 
 class CellLike(Protocol):
-    """What :func:`collect_rows` needs of a sweep cell (``reports.sweep.Cell`` fits)."""
+    """What :func:`collect_rows` needs of a sweep cell (``sflaudit.reports.sweep.Cell`` fits)."""
 
     method: str
     depth: int
@@ -79,7 +80,7 @@ def _artifacts(cell: CellLike) -> _Artifacts:
 
 def _attack_ids(cell: CellLike) -> dict[str, str]:
     ids = getattr(cell, "attack_ids", None)
-    return dict(ids) if ids else {"decoder": cell.attack_id}
+    return dict(ids) if ids else {cell.attack_id.split("-")[0]: cell.attack_id}   # an id starts with its kind
 
 
 def _membership_id(cell: CellLike) -> str | None:
@@ -126,7 +127,7 @@ def cell_row(cell: CellLike) -> dict[str, Any]:
     row.update(_accuracy_intervals(row, a.evaluation))
     row.update(_membership_columns(a.membership))
     row.update(hours=None, hours_compute=None, hours_transfer=None, hours_latency=None,
-               time_bottleneck=None)          # reports.timecols fills these in (they need the report's link)
+               time_bottleneck=None)          # sflaudit.reports.timecols fills these in (they need the report's link)
     row.update(_profile_columns(a.profile))
     t, analytic = a.traffic, (a.profile.analytic_traffic if a.profile else None)
     row.update(measured_up=t.total.get("up") if t else None, measured_down=t.total.get("down") if t else None,
@@ -192,8 +193,9 @@ class _Blank:
 
 
 def complete_row(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` with every column of :func:`cell_row` present (absent ones None), for rows made by hand."""
-    empty = dict.fromkeys(cell_row(_Blank()), None)
+    """``row`` with every column of :func:`cell_row` present (absent ones None: every registered attack's too), for
+    rows made by hand."""
+    empty = dict.fromkeys(cell_row(_Blank(attack_ids={p.name: "none" for p in ATTACKS})), None)
     return {**empty, **row}
 
 

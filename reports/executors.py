@@ -1,6 +1,6 @@
 """Run a sweep's missing cells: locally (in this process, or a process pool) or on Ray, under one progress bar.
 
-Every executor calls the same :func:`reports.sweep.run_cell`; complete cells are skipped before anything starts.
+Every executor calls the same :func:`sflaudit.reports.sweep.run_cell`; complete cells are skipped before anything starts.
 Ray runs one task per cell with declared resources (``num_cpus``/``num_gpus``), on the cluster at ``ray_address``
 or on a local Ray started for the sweep (and shut down after it). A cluster's workers need sflaudit installed and
 the runs folder on a shared filesystem: cells write their own run directories.
@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
     TimeElapsedColumn
 from rich.text import Text
 
-from reports.sweep import Cell, CellResult, cell_complete, check_configs, record_failure, run_cell
+from sflaudit.reports.sweep import Cell, CellResult, cell_complete, check_configs, record_failure, run_cell
 from sflaudit.errors import SflauditError
 
 EXECUTORS: tuple[str, ...] = ("local", "ray")

@@ -14,14 +14,13 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
+from sflaudit.auditors import ATTACKS, attack_names
 from sflaudit.config import Config, apply_dict, config_from_toml, config_to_toml, parse_override, validate
 from sflaudit.errors import SflauditError
 from sflaudit.sfl.strategies import strategy_names
 from sflaudit.stages import attack_id, eval_id, membership_id
 
 METHODS: tuple[str, ...] = ("mocosfl", "monacosfl")       # the default grid; --methods takes any registered strategy
-DEFAULT_ATTACKS: tuple[str, ...] = ("prior", "decoder", "hybrid")
-SWEEP_ATTACKS: tuple[str, ...] = ("prior", "decoder", "hybrid", "substitute", "whitebox")
 
 Setting = tuple[tuple[str, str], ...]                     # ((dotted key, value as written), …) in --vary order
 
@@ -87,9 +86,15 @@ def parse_methods(spec: str) -> list[str]:
     return _parse_list(spec, strategy_names(), "--methods", "method")
 
 
+def default_attacks() -> tuple[str, ...]:
+    """The attacks a sweep runs without ``--attacks``: the registered plug-ins declared ``default``."""
+    return tuple(p.name for p in ATTACKS if p.default)
+
+
 def parse_attacks(spec: str) -> list[str]:
-    """``"prior,decoder,hybrid"`` → those attack kinds in order, without repeats (SflauditError on unknown ones)."""
-    return _parse_list(spec, SWEEP_ATTACKS, "--attacks", "attack")
+    """``"prior,decoder,hybrid"`` → those attack kinds in order, without repeats (SflauditError on unknown ones):
+    any registered attack plug-in."""
+    return _parse_list(spec, attack_names(), "--attacks", "attack")
 
 
 def _parse_list(spec: str, valid: Sequence[str], option: str, what: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Reconstruction grids for the page: one per depth × series, the worst-case attack's shown, the others on demand.
 
 The run directory keeps each attack's exact ``invert.png``; the page carries a compact copy: the grid is shrunk
-back to the images' own resolution (``attacks.job`` upscales small images with nearest-neighbour, which the page's
+back to the images' own resolution (``sflaudit.attacks.job`` upscales small images with nearest-neighbour, which the page's
 CSS redoes with ``image-rendering: pixelated``) and encoded as lossless WebP, which keeps every pixel while taking
 a fraction of the PNG's bytes. The worst-case attack's grid is lossless; the other attacks' grids, shown on demand,
 are lossy WebP at quality :data:`ON_DEMAND_QUALITY` (about a quarter of the bytes; the exact files stay in the run
@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from reports.plotkit import series_key, series_label
+from sflaudit.reports.plotkit import series_key, series_label
 
 
 ON_DEMAND_QUALITY = 80
@@ -43,8 +43,8 @@ def compact_uri(png_path: Path, scale: int = 1, *, lossless: bool = True) -> str
 
 
 def upscale_of(image_size: int | None) -> int:
-    """The nearest-neighbour factor attacks.job applied to images of ``image_size`` pixels."""
-    from attacks.job import GRID_MIN_SIDE
+    """The nearest-neighbour factor sflaudit.attacks.job applied to images of ``image_size`` pixels."""
+    from sflaudit.attacks.job import GRID_MIN_SIDE
 
     if not image_size:
         return 1

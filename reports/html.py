@@ -19,13 +19,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from reports.collect import MIB, complete_row
-from reports.gridimages import grids
-from reports.plotkit import series_key, series_label, series_names
-from reports.paired import paired_differences
-from reports.seeds import group_rows
-from reports.threats import defence_notes, membership_text, threat_models
-from reports.tradeoffs import METHOD_LABELS, Constraints, annotate
+from sflaudit.reports.collect import MIB, complete_row
+from sflaudit.reports.gridimages import grids
+from sflaudit.reports.plotkit import series_key, series_label, series_names
+from sflaudit.reports.paired import paired_differences
+from sflaudit.reports.seeds import group_rows
+from sflaudit.reports.threats import defence_notes, membership_text, threat_models
+from sflaudit.reports.tradeoffs import METHOD_LABELS, Constraints, annotate
 from sflaudit.config import Config, config_to_toml
 from sflaudit.runs import atomic_write_text
 
@@ -98,7 +98,7 @@ def method_label(method: str) -> str:
 
 
 def _env() -> Environment:
-    env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined,
+    env = Environment(loader=PackageLoader("sflaudit.reports", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=fmt_num, bytes=fmt_bytes, int=fmt_int, mmac=fmt_mmac, method=method_label)
     return env
@@ -133,8 +133,8 @@ def _steps_per_epoch(rows: Sequence[dict[str, Any]]) -> int | None:
 
 def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict[str, Any]:
     """Everything the template needs (plots drawn, images encoded); also the content of report.json."""
-    from reports.plots import PLOTS, all_plots
-    from reports.provenance import provenance
+    from sflaudit.reports.plots import PLOTS, all_plots
+    from sflaudit.reports.provenance import provenance
 
     cells = [complete_row(r) for r in inputs.rows]
     rows, front, rec = annotate(group_rows(cells), inputs.constraints)

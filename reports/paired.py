@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from itertools import combinations, product
 from typing import Any
 
-from reports.intervals import finite_or_none, t_interval
+from sflaudit.reports.intervals import finite_or_none, t_interval
 
 PAIRED_KEYS: tuple[tuple[str, str], ...] = (("knn_best", "kNN"), ("attack_ssim", "worst-case SSIM"))
 """(row column, label) of the figures compared."""

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from reports.tradeoffs import METHOD_LABELS  # noqa: E402
+from sflaudit.reports.tradeoffs import METHOD_LABELS  # noqa: E402
 
 Row = dict[str, Any]
 METHOD_COLORS: dict[str, str] = {"mocosfl": "#4C72B0", "monacosfl": "#DD8452"}

@@ -1,4 +1,4 @@
-"""The report's figures as PNG bytes (matplotlib Agg, seaborn style), drawn from :mod:`reports.collect` rows.
+"""The report's figures as PNG bytes (matplotlib Agg, seaborn style), drawn from :mod:`sflaudit.reports.collect` rows.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot state, no GUI backend) inside a seaborn
 style context, so drawing them changes no global settings. Missing values (failed or unfinished cells) are left out
@@ -13,12 +13,11 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from reports.collect import MIB
-from reports.plotkit import (Row, band, depth_axis, empty, lines, log_axis, png, series_key, series_label,
-                             series_marker, series_names, style, values)
+from sflaudit.reports.collect import MIB
+from sflaudit.auditors import ATTACKS
+from sflaudit.reports.plotkit import (Row, band, depth_axis, empty, lines, log_axis, png, series_key, series_label,
+                                      series_marker, series_names, style, values)
 
-ATTACK_STYLES: dict[str, Any] = {"prior": ":", "decoder": "-", "hybrid": "--", "substitute": "-.",
-                                 "whitebox": (0, (1, 1))}
 
 
 def accuracy_plot(rows: Sequence[Row]) -> bytes:
@@ -167,24 +166,28 @@ def _tradeoff_legend(keys: Sequence[str], front: bool, pick: bool) -> list[Line2
 
 
 def attacks_plot(rows: Sequence[Row]) -> bytes:
-    """Each attack's SSIM against depth, one panel per series (at most four), the prior as a floor band."""
-    kinds = [k for k in ATTACK_STYLES if any(r.get(f"attack_{k}_ssim") is not None for r in rows)]
+    """Each attack's SSIM against depth, one panel per series (at most four), the floor attack (the prior) as a
+    band; every registered attack plug-in with results is drawn in its own line style and label."""
+    kinds = [p for p in ATTACKS if any(r.get(f"attack_{p.name}_ssim") is not None for r in rows)]
     keys = series_names(rows)[:4] or ["none"]
     with style():
         fig = Figure(figsize=(10.5, 3.9))
         axes = fig.subplots(1, len(keys), squeeze=False)[0]
         for ax, key in zip(axes, keys):
             drawn = False
-            xs, prior = values(rows, key, "attack_prior_ssim")
+            floor = next((p for p in kinds if p.floor), None)
+            xs, prior = values(rows, key, f"attack_{floor.name}_ssim") if floor is not None else ([], [])
             if xs:
                 ax.fill_between(xs, 0, prior, color="#bbbbbb", alpha=0.35, linewidth=0,
-                                label="prior (no activation): floor")
-            for i, kind in enumerate(kinds):
+                                label=f"{floor.label or floor.name} (no activation): floor")
+            for i, plugin in enumerate(kinds):
+                kind = plugin.name
                 xk, ys = values(rows, key, f"attack_{kind}_ssim")
-                if not xk or kind == "prior":
+                if not xk or plugin.floor:
                     continue
-                color = ("#4C72B0", "#C44E52", "#55A868", "#8172B3")[i % 4]
-                ax.plot(xk, ys, linestyle=ATTACK_STYLES[kind], marker="o", markersize=4, color=color, label=kind)
+                color = ("#4C72B0", "#C44E52", "#55A868", "#8172B3", "#CCB974", "#64B5CD")[i % 6]
+                ax.plot(xk, ys, linestyle=plugin.style, marker="o", markersize=4, color=color,
+                        label=plugin.label or kind)
                 band(ax, rows, key, f"attack_{kind}_ssim", color)
                 drawn = True
             if drawn or xs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reports.intervals import t_interval
+from sflaudit.reports.intervals import t_interval
 
 SEED_KEYS: tuple[str, ...] = ("knn_best", "probe_best", "attack_ssim", "attack_psnr", "attack_mse", "attack_lpips",
                               "attack_ssim_ref", "mia_auc", "prior_ssim")

@@ -1,4 +1,4 @@
-"""Run one cell of the ``sflaudit report`` grid (:mod:`reports.grid`): its missing stages, under its lock.
+"""Run one cell of the ``sflaudit report`` grid (:mod:`sflaudit.reports.grid`): its missing stages, under its lock.
 
 Each cell is its own run directory ``<runs>/<cell name>``. Its stages are ``train`` (summary.json), ``profile``
 (profile.json), ``eval`` (evals/<eval id>.json), ``invert`` (attacks/<attack id>/invert.json for every attack of
@@ -7,27 +7,27 @@ the sweep) and ``membership``; a cell is complete for a sweep when every stage *
 attack) trains nothing and adds the new results next to the old ones. Training is compared on its identity only
 (sflaudit.stages): a cell trained with other training settings is refused, one trained with other threads or device
 is reused. One process at a time writes a cell (its ``.lock``); a failed stage is recorded in the cell's
-``error.json`` and retried by the next sweep. Executors live in :mod:`reports.executors`.
+``error.json`` and retried by the next sweep. Executors live in :mod:`sflaudit.reports.executors`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from sflaudit.artifacts import Artifact, ErrorRecord, RunDir, Summary, read_artifact, write_artifact
+from sflaudit.artifact_json import Artifact, read_artifact, write_artifact
+from sflaudit.artifacts import ErrorRecord, RunDir
 from sflaudit.config import Config, config_from_toml, config_to_toml
 from sflaudit.errors import SflauditError, first_line
 from sflaudit.sfl.strategies import strategy_names
 from sflaudit.stages import identity_differences
-from reports.grid import DEFAULT_ATTACKS, Cell
+from sflaudit.memo import stage_memo
+from sflaudit.reports.cellstages import CELL_STAGES, STAGES, CellContext, StageFn
+from sflaudit.reports.grid import Cell, default_attacks
 
-STAGES: tuple[str, ...] = ("train", "profile", "eval", "invert", "membership")
-
-StageFn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -71,22 +71,10 @@ def write_manifest_file(runs: Path, manifest: SweepManifest) -> None:
 
 def missing_stages(cell: Cell) -> list[str]:
     """The stages of ``cell`` whose result for the cell's settings is not in its run directory, in run order."""
-    run = RunDir(cell.run_dir)
     try:
-        eid, aids, mid = cell.eval_id, cell.attack_ids, cell.membership_id
+        return [s.name for s in CELL_STAGES if not s.done(cell)]
     except SflauditError:                       # an unreadable config: every stage is missing (and will fail)
         return list(STAGES)
-    done = {"train": run.is_complete(), "profile": run.profile_path.is_file(),
-            "eval": run.eval_path(eid).is_file(), "invert": not missing_attacks(cell, aids),
-            "membership": mid is None or run.membership_path(mid).is_file()}
-    return [s for s in STAGES if not done[s]]
-
-
-def missing_attacks(cell: Cell, ids: dict[str, str] | None = None) -> list[str]:
-    """The attack kinds of ``cell`` without a result for the cell's settings, in the sweep's order."""
-    run = RunDir(cell.run_dir)
-    ids = cell.attack_ids if ids is None else ids
-    return [kind for kind, aid in ids.items() if not run.attack_json(aid).is_file()]
 
 
 def cell_complete(cell: Cell) -> bool:
@@ -111,7 +99,7 @@ def check_configs(cells: Iterable[Cell]) -> None:
 
 
 def write_manifest(runs: Path, base: Config, depths: Sequence[int], methods: Sequence[str],
-                   preset: str | None, *, attacks: Sequence[str] = DEFAULT_ATTACKS,
+                   preset: str | None, *, attacks: Sequence[str] | None = None,
                    vary: Sequence[tuple[str, Sequence[str]]] = (), seeds: int = 1) -> None:
     """``<runs>/sweep.json``: the latest base config and the grid, so ``--only-render`` rebuilds the same report.
 
@@ -119,6 +107,7 @@ def write_manifest(runs: Path, base: Config, depths: Sequence[int], methods: Seq
     of the values of an axis varied before; more seeds).
     """
     old = read_manifest(runs)
+    attacks = default_attacks() if attacks is None else attacks
     vary = [(k, list(v)) for k, v in vary]
     if old is not None and not identity_differences(config_from_toml(old.config, source="sweep.json"), base):
         depths = sorted(set(depths) | {int(d) for d in old.depths})
@@ -131,54 +120,6 @@ def write_manifest(runs: Path, base: Config, depths: Sequence[int], methods: Seq
     write_manifest_file(runs, SweepManifest(config=config_to_toml(base), preset=preset, depths=list(depths),
                                             methods=list(methods), attacks=list(attacks),
                                             vary=[[k, v] for k, v in vary], seeds=seeds))
-
-
-# ---------------------------------------------------------------------------------------------------- stages
-
-
-def train_stage(cfg: Config, run_dir: Path, *, quiet: bool) -> Summary:
-    """Train (or resume) the cell; the caller holds the cell's lock."""
-    from sflaudit.jobs import train_run
-
-    return train_run(cfg, run_dir, quiet=quiet)
-
-
-def profile_stage(cfg: Config, run_dir: Path) -> None:
-    """Write profile.json for the schedule the run actually used (from its summary)."""
-    from profiles.run import write_run_profile
-
-    summary = RunDir(run_dir).read_summary()
-    if summary is None:
-        raise SflauditError(f"{run_dir} has no summary.json: training did not finish")
-    write_run_profile(cfg, run_dir, summary.schedule)
-
-
-def eval_stage(cfg: Config, run_dir: Path) -> None:
-    """Linear probe of ``best.pt`` with the cell's evaluation settings (evals/<eval id>.json)."""
-    from sflaudit.jobs import run_evaluation
-
-    run_evaluation(RunDir(run_dir).best, cfg.eval, runtime=cfg.run)
-
-
-def invert_stage(cfg: Config, run_dir: Path, *, kind: str | None = None, lpips_weights: str | None = None) -> None:
-    """Attack ``best.pt`` with the cell's attack settings and ``kind`` (None = the config's) (attacks/<attack
-    id>/invert.json and .png); a prior is copied from another cell of the sweep that computed the same one."""
-    from dataclasses import replace
-
-    from attacks.job import run_invert
-
-    settings = cfg.attack if kind is None else replace(cfg.attack, kind=kind)
-    siblings = sorted(p for p in Path(run_dir).parent.iterdir() if p.is_dir() and p != Path(run_dir)) \
-        if settings.kind == "prior" else []
-    run_invert(RunDir(run_dir).best, settings, runtime=cfg.run, lpips_weights=lpips_weights,
-               share_prior_from=siblings)
-
-
-def membership_stage(cfg: Config, run_dir: Path) -> None:
-    """Membership-inference audit of ``best.pt`` with the cell's settings (membership/<id>.json)."""
-    from attacks.membership import run_membership
-
-    run_membership(RunDir(run_dir).best, cfg.membership, runtime=cfg.run)
 
 
 def record_failure(cell: Cell, exc: BaseException, stage: str) -> CellResult:
@@ -235,30 +176,18 @@ def _run_stages(cell: Cell, run: RunDir, start: float, *, quiet: bool, on_stage:
     run.clear_error()
     done: list[str] = []
     stage = "config"
+    ctx = CellContext(cell, quiet=quiet, lpips_weights=lpips_weights, on_stage=on_stage)
     try:
-        cfg = cell.config()
-        for stage in missing:
-            if stage != "invert":                     # each attack is announced as invert:<kind>
-                _notify(on_stage, stage)
-            if stage == "train":
-                train_stage(cfg, cell.run_dir, quiet=quiet)
-            elif stage == "profile":
-                profile_stage(cfg, cell.run_dir)
-            elif stage == "eval":
-                eval_stage(cfg, cell.run_dir)
-            elif stage == "invert":
-                for kind in missing_attacks(cell):
-                    _notify(on_stage, f"invert:{kind}")
-                    invert_stage(cfg, cell.run_dir, kind=kind, lpips_weights=lpips_weights)
-            else:
-                membership_stage(cfg, cell.run_dir)
-            done.append(stage)
+        with stage_memo():                            # the cell's config, dataset, best.pt and client 0 read once
+            _ = ctx.cfg                               # parsed first: an unreadable config fails as "config"
+            for step in CELL_STAGES:
+                if (stage := step.name) not in missing:
+                    continue
+                if stage != "invert":                 # each attack is announced as invert:<kind>
+                    ctx.announce(stage)
+                step.run(ctx)
+                done.append(stage)
     except Exception as exc:  # noqa: BLE001 - one failed cell must not stop the others
         failed = record_failure(cell, exc, stage)
         return CellResult(cell.name, "failed", tuple(done), failed.error, stage, time.perf_counter() - start)
     return CellResult(cell.name, "ok", tuple(done), wall_s=time.perf_counter() - start)
-
-
-def _notify(on_stage: StageFn | None, stage: str) -> None:
-    if on_stage is not None:
-        on_stage(stage)

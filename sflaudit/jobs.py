@@ -176,7 +176,7 @@ def run_evaluation(checkpoint: Path, settings: EvalConfig | None = None, *, runt
                             test_images=result.get("test_images"),
                             wall_s=round(time.perf_counter() - start, 3))
     if out is not None:
-        from sflaudit.artifacts import write_artifact
+        from sflaudit.artifact_json import write_artifact
 
         write_artifact(Path(out), evaluation)
     else:

@@ -9,7 +9,7 @@ re-attacks a finished run without retraining, and runtime fields never block any
   fields ``eval.every``, ``eval.knn_k``, ``eval.knn_t``, ``eval.bank_size`` (the monitor picks ``best.pt``, so it is
   part of what training produces), and ``defence`` (the wire defences change training); minus the runtime fields.
 * **evaluation identity** — ``eval.linear_epochs``, ``eval.linear_batch`` (the probe runs on best.pt).
-* **attack identity** — ``attack.kind`` and the fields that attack reads (:data:`ATTACK_FIELDS`).
+* **attack identity** — ``attack.kind`` and the fields its plug-in declares (:mod:`sflaudit.auditors`).
 * **membership identity** — ``membership.*`` (its own stage: membership/<id>.json).
 * **runtime** — :data:`RUNTIME_FIELDS`: device, threads, checkpoint interval, data paths. Never compared.
 """
@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
 from typing import Any
 
-from sflaudit.config import AttackConfig, Config, EvalConfig, MembershipConfig
+from sflaudit.auditors import attack_id as plugin_attack_id
+from sflaudit.auditors import record_settings
+from sflaudit.config import AttackConfig, Config, EvalConfig, MembershipConfig, config_to_dict
 
 TRAIN_SECTIONS: tuple[str, ...] = ("data", "model", "sfl", "ssl", "optim", "defence")
 MONITOR_FIELDS: tuple[str, ...] = ("every", "knn_k", "knn_t", "bank_size")
@@ -29,34 +30,12 @@ EVAL_FIELDS: tuple[str, ...] = ("linear_epochs", "linear_batch")
 RUNTIME_FIELDS: frozenset[str] = frozenset({"run.device", "run.threads", "run.ckpt_every", "data.data_dir",
                                             "data.download"})
 
-# Fields each attack reads, in id order, with the short label used in its readable id.
-_DECODER_FIELDS: tuple[tuple[str, str], ...] = (("decoder", ""), ("aux_fraction", "aux"), ("epochs", "ep"),
-                                                ("batch", "b"), ("lr", "lr"), ("patience", "stop"))
-ATTACK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "prior": (*_DECODER_FIELDS, ("targets", "n")),
-    "decoder": (*_DECODER_FIELDS, ("targets", "n")),
-    "hybrid": (*_DECODER_FIELDS, ("hybrid_steps", "steps"), ("hybrid_lr", "hlr"), ("tv_weight", "tv"),
-               ("hybrid_pull", "pull"), ("targets", "n")),
-    "substitute": (*_DECODER_FIELDS, ("substitute_steps", "steps"), ("substitute_budget", "sb"),
-                   ("substitute_lr", "slr"), ("substitute_observed", "obs"), ("targets", "n")),
-    "whitebox": (("whitebox_steps", "steps"), ("whitebox_lr", "lr"), ("tv_weight", "tv"), ("targets", "n")),
-}
-
-
-def _fmt(value: Any) -> str:
-    """A value as it appears in a readable id: floats in shortest form (0.01, 1e-05), bools as words."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def training_identity(cfg: Config) -> dict[str, dict[str, Any]]:
     """The config fields that define what training produces, as a nested plain dict (runtime fields dropped)."""
     out: dict[str, dict[str, Any]] = {}
+    every = config_to_dict(cfg)
     for section in TRAIN_SECTIONS:
-        values = asdict(getattr(cfg, section))
+        values = every[section]
         out[section] = {k: v for k, v in values.items() if f"{section}.{k}" not in RUNTIME_FIELDS}
     out["run"] = {"seed": cfg.run.seed}
     out["eval"] = {k: getattr(cfg.eval, k) for k in MONITOR_FIELDS}
@@ -90,19 +69,14 @@ def eval_id(cfg: EvalConfig) -> str:
 
 
 def attack_settings(cfg: AttackConfig) -> dict[str, Any]:
-    """The fields the configured attack reads (its identity), with ``kind`` and ``faithful`` first."""
-    fields = ATTACK_FIELDS[cfg.kind]
-    return {"kind": cfg.kind, "faithful": cfg.faithful, **{name: getattr(cfg, name) for name, _ in fields}}
+    """The fields the configured attack reads (its identity, declared by its plug-in), with ``kind`` first."""
+    return record_settings(cfg.kind, cfg.settings)
 
 
 def attack_id(cfg: AttackConfig) -> str:
-    """Readable id of an attack setting, e.g. ``decoder-res_normN4C64-aux0.01-ep50-b32-lr0.001-n128-clean``.
-
-    Every field in :data:`ATTACK_FIELDS` for the kind appears, so two settings share an id only when they are equal.
-    """
-    parts = [cfg.kind, *(f"{label}{_fmt(getattr(cfg, name))}" for name, label in ATTACK_FIELDS[cfg.kind])]
-    parts.append("faithful" if cfg.faithful else "clean")
-    return "-".join(parts)
+    """Readable id of an attack setting, e.g. ``decoder-res_normN4C64-aux0.01-ep50-b32-lr0.001-stop12-n128-clean``
+    (:func:`sflaudit.auditors.attack_id`: every field of the plug-in appears, so equal ids ⇔ equal settings)."""
+    return plugin_attack_id(cfg.kind, cfg.settings)
 
 
 def membership_id(cfg: MembershipConfig) -> str:

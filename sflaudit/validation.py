@@ -3,7 +3,6 @@ offending value and the valid range. Reads fields by name only (no import of ``s
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from sflaudit.errors import SflauditError
@@ -20,9 +19,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "optim.schedule": ("cosine", "multistep"),
     "optim.client_schedule": ("per_step", "per_epoch"),
     "optim.precision": ("fp32", "bf16"),
-    "attack.kind": ("prior", "decoder", "hybrid", "substitute", "whitebox"),
     "run.device": ("auto", "cpu", "cuda"),
-    "defence.quantize": ("none", "int8"),
 }
 
 # (key, low, high, low inclusive, high inclusive); None = unbounded
@@ -50,39 +47,26 @@ _RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("eval.bank_size", 0, None, True, True),
     ("eval.linear_epochs", 0, None, True, True),
     ("eval.linear_batch", 1, None, True, True),
-    ("attack.aux_fraction", 0.0, 1.0, False, True),
-    ("attack.epochs", 1, None, True, True),
-    ("attack.batch", 1, None, True, True),
-    ("attack.lr", 0.0, None, False, True),
-    ("attack.patience", 0, None, True, True),
-    ("attack.targets", 1, None, True, True),
-    ("attack.whitebox_steps", 1, None, True, True),
-    ("attack.whitebox_lr", 0.0, None, False, True),
-    ("attack.tv_weight", 0.0, None, True, True),
-    ("attack.hybrid_steps", 1, None, True, True),
-    ("attack.hybrid_lr", 0.0, None, False, True),
-    ("attack.hybrid_pull", 0.0, None, True, True),
-    ("attack.substitute_steps", 1, None, True, True),
-    ("attack.substitute_lr", 0.0, None, False, True),
-    ("attack.substitute_budget", 0.0, None, True, True),
-    ("attack.substitute_observed", 2, None, True, True),
     ("membership.images", 0, None, True, True),
     ("membership.views", 2, None, True, True),
     ("membership.resamples", 100, None, True, True),
     ("run.ckpt_every", 1, None, True, True),
     ("run.threads", 0, None, True, True),
-    ("defence.noise", 0.0, None, True, True),
-    ("defence.topk", 0.0, 100.0, True, True),
-    ("defence.nopeek", 0.0, None, True, True),
-    ("defence.dp_epsilon", 0.0, None, True, True),
-    ("defence.dp_delta", 0.0, 1.0, False, False),
-    ("defence.dp_clip", 0.0, None, False, True),
 )
 
 
 def _get(cfg: Any, key: str) -> Any:
     section, name = key.split(".")
     return getattr(getattr(cfg, section), name)
+
+
+def check_range(key: str, value: float, low: float | None, high: float | None, lo_inc: bool = True,
+                hi_inc: bool = True) -> None:
+    """One line naming ``key`` when ``value`` is outside its range (None = unbounded); plug-ins use it too."""
+    bad_low = low is not None and (value < low if lo_inc else value <= low)
+    bad_high = high is not None and (value > high if hi_inc else value >= high)
+    if bad_low or bad_high:
+        raise SflauditError(f"{key} = {value!r} is out of range {_range_text(low, high, lo_inc, hi_inc)}")
 
 
 def _range_text(low: float | None, high: float | None, lo_inc: bool, hi_inc: bool) -> str:
@@ -102,11 +86,12 @@ def validate(cfg: Any) -> None:
         if value not in choices:
             raise SflauditError(f"{key} = {value!r} is not one of {', '.join(choices)}")
     for key, low, high, lo_inc, hi_inc in _RANGES:
-        value = _get(cfg, key)
-        bad_low = low is not None and (value < low if lo_inc else value <= low)
-        bad_high = high is not None and (value > high if hi_inc else value >= high)
-        if bad_low or bad_high:
-            raise SflauditError(f"{key} = {value!r} is out of range {_range_text(low, high, lo_inc, hi_inc)}")
+        check_range(key, _get(cfg, key), low, high, lo_inc, hi_inc)
+    from sflaudit.auditors import validate_settings   # local: the plug-ins' own settings and checks
+    from sflaudit.defenders import DEFENCE_SETTINGS
+
+    validate_settings(cfg.attack.kind, cfg.attack.settings)
+    DEFENCE_SETTINGS.validate(cfg.defence.settings)
     get_strategy(cfg.sfl.method).validate(cfg)     # each method checks its own requirements
     if int(cfg.sfl.sampling_ratio * cfg.sfl.clients) < 1:
         raise SflauditError(
@@ -124,18 +109,12 @@ def validate(cfg: Any) -> None:
 
 
 def _validate_defence(cfg: Any) -> None:
-    """The ``[defence]`` cross-field rules (sflaudit/sfl/defences.py): finite values, int8 replaces the wire dtype,
-    and DP-SGD (per-image gradients) refuses the batch-level NoPeek penalty."""
+    """The built-in defences' rules across sections (each plug-in checks its own fields): int8 replaces the wire
+    dtype, and DP-SGD (per-image gradients) refuses the batch-level NoPeek penalty."""
     d = cfg.defence
-    for name in ("noise", "topk", "nopeek", "dp_epsilon", "dp_clip"):
-        if not math.isfinite(getattr(d, name)):
-            raise SflauditError(f"defence.{name} = {getattr(d, name)!r} must be a finite number")
     if d.quantize == "int8" and cfg.sfl.wire_dtype != "float32":
         raise SflauditError(f"defence.quantize = 'int8' replaces the wire dtype; it cannot be combined with "
                             f"sfl.wire_dtype = {cfg.sfl.wire_dtype!r} (set sfl.wire_dtype = 'float32')")
-    from sflaudit.models.cuts import parse_bottleneck  # local, as check_depth above
-
-    parse_bottleneck(d.bottleneck)
     if d.dp_epsilon > 0 and d.nopeek > 0:
         raise SflauditError("defence.dp_epsilon cannot be combined with defence.nopeek (distance correlation is a "
                             "batch-level penalty: DP-SGD needs a per-image gradient)")

@@ -1,23 +1,45 @@
-"""The import direction of docs/architecture.md, checked on the source: no cycle, core imports no outer package."""
+"""Every rule of docs/architecture.md, checked on the source: the layers and their import direction, no cycle, the
+core's inner order, small modules, and a design page that names every module of the tree."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("sflaudit", "attacks", "profiles", "reports")
-OUTER = ("attacks", "profiles", "reports")
-COMPOSER = "sflaudit.cli"                      # the one core module allowed to compose the outer packages
+# repository folder → installed package (pyproject.toml's package-dir)
+FOLDERS = {"sflaudit": "sflaudit", "attacks": "sflaudit.attacks", "profiles": "sflaudit.profiles",
+           "reports": "sflaudit.reports", "cli": "sflaudit.cli"}
+# layer → the layers it may import (itself included)
+ALLOWED = {
+    "core": {"core"},
+    "attacks": {"core", "attacks"},
+    "profiles": {"core", "profiles"},
+    "reports": {"core", "attacks", "profiles", "reports"},   # the named composer: the sweep's stages
+    "face": {"core", "attacks", "profiles", "reports", "face"},
+}
+MAX_LINES = 300
 
 
 def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = [FOLDERS[rel.parts[0]], *rel.parts[1:]]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    return {_module_name(p): p for folder in FOLDERS for p in (ROOT / folder).rglob("*.py")}
+
+
+def layer(module: str) -> str:
+    """core | attacks | profiles | reports | face, from an installed module name (the face: ``sflaudit.cli``, the
+    Python API ``sflaudit.api`` and ``python -m sflaudit``)."""
+    if module in ("sflaudit.__main__", "sflaudit.api"):
+        return "face"
+    parts = module.split(".")
+    sub = parts[1] if len(parts) > 1 else ""
+    return {"attacks": "attacks", "profiles": "profiles", "reports": "reports", "cli": "face"}.get(sub, "core")
 
 
 def _imports(path: Path, *, top_level_only: bool) -> set[str]:
@@ -31,7 +53,7 @@ def _imports(path: Path, *, top_level_only: bool) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
-    return {m for m in found if m.split(".")[0] in PACKAGES}
+    return {m for m in found if m.split(".")[0] == "sflaudit"}
 
 
 def _graph(*, top_level_only: bool) -> dict[str, set[str]]:
@@ -63,20 +85,40 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def forbidden_edges(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{m} → {d}" for m, deps in graph.items() for d in deps if layer(d) not in ALLOWED[layer(m)])
+
+
 def test_cycle_finder__finds_a_hand_made_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
+def test_layer_rules__flag_each_forbidden_direction() -> None:
+    graph = {"sflaudit.config": {"sflaudit.attacks.job"}, "sflaudit.attacks.job": {"sflaudit.profiles.table"},
+             "sflaudit.profiles.table": {"sflaudit.attacks.kinds"}, "sflaudit.reports.sweep": {"sflaudit.cli.commands"},
+             "sflaudit.cli.commands": {"sflaudit.reports.sweep", "sflaudit.config"}}
+    assert forbidden_edges(graph) == ["sflaudit.attacks.job → sflaudit.profiles.table",
+                                      "sflaudit.config → sflaudit.attacks.job",
+                                      "sflaudit.profiles.table → sflaudit.attacks.kinds",
+                                      "sflaudit.reports.sweep → sflaudit.cli.commands"]
+
+
 def test_no_import_cycle_among_project_modules() -> None:
+    assert _cycle(_graph(top_level_only=False)) is None
+
+
+def test_every_import_follows_the_layer_rules() -> None:
+    """Core imports no outer layer; attacks and profiles never import each other; only the face (sflaudit.cli) and
+    the named composer (sflaudit.reports) compose; nothing imports the face."""
+    assert forbidden_edges(_graph(top_level_only=False)) == []
+
+
+def test_core_inner_order() -> None:
     graph = _graph(top_level_only=False)
-    assert _cycle(graph) is None
-
-
-def test_core_never_imports_attacks_profiles_or_reports() -> None:
-    bad = sorted(f"{m} → {d}" for m, deps in _graph(top_level_only=False).items()
-                 if m.split(".")[0] == "sflaudit" and m != COMPOSER for d in deps if d.split(".")[0] in OUTER)
-    assert bad == []
+    assert "sflaudit.config" not in graph["sflaudit.validation"] | graph["sflaudit.errors"]
+    assert "sflaudit.stages" not in graph["sflaudit.config"]
+    assert "sflaudit.artifacts" not in graph["sflaudit.runs"]
 
 
 def test_the_checkpoint_module_does_not_know_the_trainer() -> None:
@@ -84,5 +126,15 @@ def test_the_checkpoint_module_does_not_know_the_trainer() -> None:
 
 
 def test_modules_stay_small() -> None:
-    long = sorted(f"{m}: {n}" for m, p in _modules().items() if (n := len(p.read_text().splitlines())) > 340)
+    long = sorted(f"{m}: {n}" for m, p in _modules().items() if (n := len(p.read_text().splitlines())) > MAX_LINES)
     assert long == []
+
+
+def test_the_design_page_names_every_module() -> None:
+    """docs/architecture.md's layout block names every module file of every folder (its stem, as a word)."""
+    text = (ROOT / "docs/architecture.md").read_text()
+    layout = text.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", layout))
+    missing = sorted(str(p.relative_to(ROOT)) for folder in FOLDERS for p in (ROOT / folder).rglob("*.py")
+                     if p.stem not in {"__init__", "__main__"} and p.stem not in words)
+    assert missing == []

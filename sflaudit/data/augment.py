@@ -35,12 +35,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from sflaudit.data.colour import color_jitter, luma
 from sflaudit.errors import SflauditError
 
 KINDS: tuple[str, ...] = ("mocov1", "mocov2", "none")
 CROP_SCALE: tuple[float, float] = (0.08, 1.0)
 CROP_RATIO: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
-LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
 _ATTEMPTS = 10  # torchvision RandomResizedCrop tries 10 boxes before falling back to a centre crop
 
 
@@ -177,63 +177,6 @@ def separable(x: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     z = torch.bmm(rows, x.reshape(b, h, c * w))  # B×S×(C·W)
     out = torch.bmm(z.view(b, -1, w), cols.transpose(1, 2))  # B×(S·C)×T
     return out.view(b, rows.shape[1], c, cols.shape[1])
-
-
-def luma(x: Tensor) -> Tensor:
-    """B×H×3×W → B×H×1×W grey level with PIL's weights."""
-    return (x[:, :, 0:1] * LUMA[0]).add_(x[:, :, 1:2], alpha=LUMA[1]).add_(x[:, :, 2:3], alpha=LUMA[2])
-
-
-def hue_shift(x: Tensor, shift: Tensor) -> Tensor:
-    """Rotate the HSV hue of each sample: x B×H×3×W in [0, 1], shift B in turns → new B×H×3×W.
-
-    Equivalent to RGB→HSV, h ← (h + shift) mod 1, HSV→RGB. With d = max − min (= V·S) and the hue in sextants
-    h₆, channel n of the result is min + d·clamp(|k| − 1, 0, 1) with k = n − 2 + h₆ + 6·shift wrapped into
-    [−3, 3] and n = 5, 3, 1 for R, G, B. Ties between maximal channels give the same hue either way.
-    """
-    r, g, b = x[:, :, 0], x[:, :, 1], x[:, :, 2]
-    maxc = torch.maximum(torch.maximum(r, g), b)
-    minc = torch.minimum(torch.minimum(r, g), b)
-    delta = maxc - minc
-    is_g, is_r = torch.eq(g, maxc, out=torch.empty_like(g)), torch.eq(r, maxc, out=torch.empty_like(r))
-    h = torch.lerp(torch.add(r - g, delta, alpha=4.0), torch.add(b - r, delta, alpha=2.0), is_g)
-    h = torch.lerp(h, g - b, is_r)  # h₆·d: max R → g − b, max G → 2d + b − r, max B → 4d + r − g
-    h.div_(delta.clamp(min=1e-12)).add_((6.0 * shift).view(-1, 1, 1))
-    k = h.unsqueeze(2) + _HUE_PHASE.to(x.device)
-    k.sub_(torch.round(k * (1.0 / 6.0)).mul_(6.0))
-    t = torch.clamp_(k.abs_().sub_(1.0), 0.0, 1.0)
-    return t.mul_(delta.unsqueeze(2)).add_(minc.unsqueeze(2))
-
-
-_HUE_PHASE = torch.tensor([3.0, 1.0, -1.0]).view(1, 1, 3, 1)  # n − 2 for R, G, B
-
-
-def color_jitter(x: Tensor, factors: Tensor, order: Tensor) -> Tensor:
-    """Brightness, contrast, saturation and hue in a per-sample order, as torchvision's ColorJitter.
-
-    Brightness, contrast and saturation are blends x ← clamp(f·x + (1 − f)·ref, 0, 1) with ref = 0, the image's
-    mean grey, the pixel's grey; hue is :func:`hue_shift`.
-    Args:
-        x: B×H×3×W float in [0, 1]; modified in place.
-        factors: B×4 — brightness, contrast, saturation factors (1 = unchanged) and the hue shift in turns (0).
-        order: B×4 long, a permutation of 0..3 per sample (0 b, 1 c, 2 s, 3 h): the operation run at each stage.
-    Returns:
-        x (B×H×3×W), each operation followed by a clamp to [0, 1].
-    """
-    rows = torch.arange(x.shape[0], device=x.device)
-    view = (-1, 1, 1, 1)
-    for stage in range(4):
-        op = order[:, stage]
-        f = torch.where(op < 3, factors[rows, op.clamp(max=2)], 1.0)
-        if bool((f != 1.0).any()):
-            grey = luma(x)
-            mean_grey = grey.mean(dim=(1, 2, 3)) * (op == 1).to(x.dtype)
-            ref = grey.mul_((op == 2).to(x.dtype).view(view)).add_(mean_grey.view(view))
-            x.mul_(f.view(view)).add_(ref.mul_((1.0 - f).view(view))).clamp_(0.0, 1.0)
-        picked = ((op == 3) & (factors[:, 3] != 0)).nonzero().squeeze(1)
-        if picked.numel():
-            x.index_copy_(0, picked, hue_shift(x.index_select(0, picked), factors[picked, 3]))
-    return x
 
 
 def _as_batch(x: Tensor) -> Tensor:

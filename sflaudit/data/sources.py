@@ -18,6 +18,7 @@ import sflaudit.data.builtin as builtin
 from sflaudit.data.images import CIFAR10_CLASSES, NORMALIZATION, Dataset, ImageSet, copy_images, one_line  # noqa: F401
 from sflaudit.data.userfiles import folder_splits, load_folder, load_npz, npz_splits
 from sflaudit.errors import SflauditError
+from sflaudit.memo import memoized
 from sflaudit.safe_pickle import NUMPY_ARRAY_GLOBALS, restricted_load
 
 SOURCES: tuple[str, ...] = ("photos", "digits", "cifar10", "cifar100", "npz:PATH", "folder:PATH")
@@ -31,14 +32,20 @@ def default_data_dir() -> Path:
 def load_dataset(spec: str, *, data_dir: str | None = None, download: bool = False) -> Dataset:
     """Load a dataset by spec: photos | digits | cifar10 | cifar100 | npz:PATH | folder:PATH.
 
-    ``data_dir`` and ``download`` only matter for cifar10/cifar100. Built-in sources are cached in memory;
-    each call returns fresh arrays.
+    ``data_dir`` and ``download`` only matter for cifar10/cifar100. Built-in sources are cached in memory, and
+    inside a cell's load-once scope (:mod:`sflaudit.memo`) every source is read once; each call returns fresh arrays.
     """
     kind, path = _parse_spec(spec)
-    if kind in ("photos", "digits"):
-        cached = builtin.photos() if kind == "photos" else builtin.digits()
-        return Dataset(cached.name, copy_images(cached.train), copy_images(cached.test), list(cached.classes),
-                       cached.mean, cached.std)  # fmt: skip
+    if kind not in ("photos", "digits"):
+        ds = memoized("dataset", (spec, data_dir, download), lambda: _load(kind, spec, path, data_dir, download))
+        return Dataset(ds.name, copy_images(ds.train), copy_images(ds.test), list(ds.classes), ds.mean, ds.std)
+    memoized("dataset", (spec, None, False), lambda: None)     # built in: already in memory, counted all the same
+    cached = builtin.photos() if kind == "photos" else builtin.digits()
+    return Dataset(cached.name, copy_images(cached.train), copy_images(cached.test), list(cached.classes),
+                   cached.mean, cached.std)  # fmt: skip
+
+
+def _load(kind: str, spec: str, path: str, data_dir: str | None, download: bool) -> Dataset:
     if kind in ("cifar10", "cifar100"):
         return load_cifar(kind, _cifar_root(data_dir), download=download)
     return load_npz(spec, path) if kind == "npz" else load_folder(spec, path)

@@ -12,6 +12,7 @@ import torch
 
 from sflaudit.artifacts import Checkpoint
 from sflaudit.errors import SflauditError, first_line
+from sflaudit.memo import memoized
 from sflaudit.runs import atomic_torch_save
 
 
@@ -25,6 +26,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     p = Path(path)
     if not p.is_file():
         raise SflauditError(f"checkpoint {p} does not exist")
+    stat = p.stat()
+    return memoized("checkpoint", (str(p.resolve()), stat.st_size, stat.st_mtime_ns), lambda: _read(p))
+
+
+def _read(p: Path) -> Checkpoint:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt or unsafe file

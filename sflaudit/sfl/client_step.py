@@ -54,6 +54,26 @@ def seeded_setup(cfg: Config) -> SeededSetup:
                        projector=projector)
 
 
+def memory_format(cfg: Config) -> torch.memory_format:
+    """The layout of the run's models and activations (``optim.channels_last``)."""
+    return torch.channels_last if cfg.optim.channels_last else torch.preserve_format
+
+
+def on_device(t: Tensor, device: torch.device, cfg: Config) -> Tensor:
+    """A received activation or gradient on ``device``, in the run's layout (channels-last when configured)."""
+    t = t.to(device)
+    return t.contiguous(memory_format=torch.channels_last) if cfg.optim.channels_last and t.dim() == 4 else t
+
+
+def build_clients(cfg: Config, template: nn.Module, clients: int, device: torch.device) -> ClientPool:
+    """``clients`` copies of ``template`` (the identical initial client) with the run's optimizer, on ``device``."""
+    o = cfg.optim
+    pool = ClientPool(template, clients, lr=o.client_lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                      ema=cfg.ssl.ema)
+    pool.to(device, memory_format(cfg))
+    return pool
+
+
 def autocast_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 autocast for ``optim.precision = bf16``, else a no-op context."""
     return torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from sflaudit.config import DefenceConfig
+from sflaudit.defenders import active_defences, wire_transforms
 
 ACTIVATION_KINDS: tuple[str, ...] = ("query", "key")       # what noise and top-k apply to
 INT8_MAX = 127
@@ -120,11 +121,13 @@ def decode(p: Payload, dtype: torch.dtype = torch.float32) -> Tensor:
 
 def wire_payload(h: Tensor, defence: DefenceConfig, kind: str, *, wire_dtype: torch.dtype = torch.float32,
                  generator: torch.Generator | None = None) -> Payload:
-    """What goes on the wire for tensor h of ``kind``: noise and top-k on activations (query, key), int8 on
-    activations and gradients; other kinds travel in the wire dtype."""
+    """What goes on the wire for tensor h of ``kind``: the wire defences' transforms (the noise, and any plug-in's:
+    :func:`sflaudit.defenders.wire_transforms`) and top-k on activations (query, key), int8 on activations and
+    gradients; other kinds travel in the wire dtype."""
     activation = kind in ACTIVATION_KINDS
-    if activation and defence.noise > 0:
-        h = add_noise(h, defence.noise, generator=generator)
+    if activation:
+        for plugin, settings in wire_transforms(defence.settings):   # the noise, then any plug-in's, in order
+            h = plugin.transform(h, settings, generator)
     return encode(h, wire_dtype=wire_dtype, quantize=defence.quantize,
                   topk=defence.topk if activation else 0.0)
 
@@ -164,6 +167,6 @@ class DefendedClient(nn.Module):
 def defended(client: nn.Module, defence: DefenceConfig, *, wire_dtype: str = "float32", seed: int = 0) -> nn.Module:
     """``client`` wrapped in :class:`DefendedClient` when ``defence`` or the wire dtype changes what the server
     receives; the client itself otherwise."""
-    if defence == DefenceConfig(bottleneck=defence.bottleneck) and wire_dtype == "float32":
+    if not [p for p in active_defences(defence.settings) if p.acts == "wire"] and wire_dtype == "float32":
         return client
     return DefendedClient(client, defence, wire_dtype=wire_dtype, seed=seed)

@@ -13,8 +13,10 @@ from sflaudit.config import Config
 from sflaudit.data import AugmentSpec, Dataset, load_dataset, partition
 from sflaudit.data.sources import train_labels
 from sflaudit.errors import SflauditError, first_line
+from sflaudit.memo import memoized
 from sflaudit.models import SplitModel, split_model
 from sflaudit.sfl.moco import PROJECTOR_DIMS, build_projector
+from sflaudit.stages import training_id
 
 
 def pick_device(name: str) -> torch.device:
@@ -136,6 +138,15 @@ def load_client0(ckpt: Checkpoint, cfg: Config, *, input_size: int, device: torc
     Raises:
         SflauditError: one line when client 0's weights do not fit the config's client model.
     """
+    dev = device if device is not None else pick_device(cfg.run.device)
+    def load() -> tuple[Checkpoint, torch.nn.Module]:
+        return ckpt, _client0(ckpt, cfg, input_size, dev, source)
+
+    held, client = memoized("client0", (id(ckpt), training_id(cfg), input_size, str(dev)), load)
+    return client if held is ckpt else load()[1]     # the memo keeps ckpt alive, so its id is not reused
+
+
+def _client0(ckpt: Checkpoint, cfg: Config, input_size: int, device: torch.device, source: str) -> torch.nn.Module:
     m = cfg.model
     split = client_split(cfg, input_size)
     try:
@@ -143,8 +154,7 @@ def load_client0(ckpt: Checkpoint, cfg: Config, *, input_size: int, device: torc
     except (KeyError, IndexError, TypeError, RuntimeError, AttributeError) as exc:
         raise SflauditError(f"incompatible checkpoint {source}: client 0's weights do not fit {m.arch} depth "
                             f"{m.depth} width {m.width} ({first_line(exc)})") from None
-    client = split.client.to(device if device is not None else pick_device(cfg.run.device)).eval()
-    return client.requires_grad_(False)
+    return split.client.to(device).eval().requires_grad_(False)
 
 
 def load_server(ckpt: Checkpoint, cfg: Config, *, input_size: int, device: torch.device | None = None,

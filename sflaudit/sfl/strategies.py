@@ -6,7 +6,7 @@ down to all N clients, which load them. A method is a :class:`SyncStrategy` that
 (1-based, counted over the whole run), which payloads go up and which merged payloads come down
 (:meth:`SyncStrategy.plan` → :class:`SyncPlan`), and how a payload is merged (:meth:`SyncStrategy.merge`, the
 FedAvg mean by default, honouring quirk Q2). The trainer executes the plan through the metered link and
-``profiles.traffic`` counts the same plan analytically, so a new method is one class plus one
+``sflaudit.profiles.traffic`` counts the same plan analytically, so a new method is one class plus one
 :func:`register_strategy` call (``sfl.method`` accepts every registered name).
 
 Built in:
@@ -19,7 +19,7 @@ Built in:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -147,10 +147,34 @@ def strategy_names() -> tuple[str, ...]:
 
 
 
+Upload = Callable[[int, str], Sequence[Tensor]]             # (client, payload) → its state tensors as sent
+Download = Callable[[int, str, list[Tensor]], None]          # (client, payload, merged tensors as received)
+
+
+def upload_payloads(plan: SyncPlan, pool: Sequence[int], clients: int, link: WeightLink,
+                    upload: Upload) -> dict[str, list[Any]]:
+    """The metered uploads of a sync: for each pool client in pool order, each of ``plan.up``; returns payload →
+    per client (all ``clients``; None outside the pool) the tensors as the server received them."""
+    got: dict[str, list[Any]] = {p: [None] * clients for p in plan.up}
+    for c in pool:
+        for p in plan.up:
+            got[p][c] = link.send_weights(upload(c, p), direction="up", kind=PAYLOAD_KINDS[p], client=c)
+    return got
+
+
+def download_payloads(plan: SyncPlan, merged: Mapping[str, Sequence[Tensor]], clients: int, link: WeightLink,
+                      download: Download) -> None:
+    """The metered downloads of a sync: to every client 0..clients-1, each merged payload of ``plan.down``."""
+    for c in range(clients):
+        for p in plan.down:
+            download(c, p, link.send_weights(merged[p], direction="down", kind=PAYLOAD_KINDS[p], client=c))
+
+
 def send_payloads(strategy: SyncStrategy, number: int, sfl: SflSettings,
                   states: Mapping[str, Sequence[Sequence[Tensor]]], pool: Sequence[int],
                   link: WeightLink) -> tuple[SyncPlan, dict[str, list[Tensor]]]:
-    """The network part of sync number ``number``: planned uploads, the merge, planned downloads, all metered.
+    """The network part of sync number ``number`` over in-memory states: planned uploads, the merge, planned
+    downloads, all metered (the trainer runs the same steps through its client side).
 
     Args:
         states: payload name → per client (all N) its live state tensors.
@@ -160,13 +184,10 @@ def send_payloads(strategy: SyncStrategy, number: int, sfl: SflSettings,
         (for the divergence log; no bytes). Loading ``plan.down`` into the clients is the caller's next step.
     """
     plan = strategy.plan(number, sfl)
-    for c in pool:
-        for p in plan.up:
-            link.send_weights(states[p][c], direction="up", kind=PAYLOAD_KINDS[p], client=c)
+    n = len(states["online"])
+    upload_payloads(plan, pool, n, link, lambda c, p: states[p][c])
     merged = {p: strategy.merge(states[p], pool, sfl) for p in PAYLOADS}
-    for c in range(len(states["online"])):
-        for p in plan.down:
-            link.send_weights(merged[p], direction="down", kind=PAYLOAD_KINDS[p], client=c)
+    download_payloads(plan, merged, n, link, lambda c, p, t: None)
     return plan, merged
 
 

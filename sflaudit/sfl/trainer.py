@@ -10,35 +10,36 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from sflaudit.artifacts import Checkpoint, RunDir, Summary
 from sflaudit.config import Config, config_from_toml, config_to_toml
 from sflaudit.errors import SflauditError, first_line
 from sflaudit.runs import append_jsonl, atomic_write_text, read_jsonl
 from sflaudit.sfl.checkpoint import read_checkpoint, write_checkpoint
-from sflaudit.sfl.dcor import nopeek_loss
 from sflaudit.sfl.dp import dp_settings
-from sflaudit.sfl.client_step import (autocast_context, client_forward, client_lr, client_update, pool_views,
-                                     seeded_setup)
-from sflaudit.sfl.clients import ClientPool, float_state
+from sflaudit.sfl.client_step import autocast_context, build_clients, client_lr, memory_format, seeded_setup
+from sflaudit.sfl.clients import float_state
 from sflaudit.sfl.monitor import bank_indices, knn_monitor
 from sflaudit.sfl.sampling import ClientBatches, sample_pool
 from sflaudit.sfl.schedule import scheduled_lr
 from sflaudit.sfl.server import Server
 from sflaudit.sfl.setup import key_dim, pick_device
-from sflaudit.sfl.strategies import get_strategy, send_payloads
-from sflaudit.sfl.sync import divergence, divergence_mask, load_states, online_momentum_gap
+from sflaudit.sfl.sides import ClientSide, gap_after, local_clients, merge_payloads, sync_divergence
+from sflaudit.sfl.strategies import download_payloads, get_strategy, upload_payloads
+from sflaudit.sfl.sync import divergence_mask
 from sflaudit.sfl.wire import Link
 from sflaudit.stages import identity_differences, training_id
 
 ProgressFn = Callable[[dict[str, Any]], None]
+SideFactory = Callable[["Trainer"], ClientSide]
 
 
 class Trainer:
-    """Simulates N clients and one server step-synchronously in one process (DESIGN.md §4)."""
+    """N clients and one server, step-synchronously (DESIGN.md §4); ``side`` builds the clients' half (default
+    :func:`~sflaudit.sfl.sides.local_clients`: in this process; ``transport.server.RemoteClients``: over TCP)."""
 
-    def __init__(self, cfg: Config, run_dir: str | Path, *, progress: ProgressFn | None = None) -> None:
+    def __init__(self, cfg: Config, run_dir: str | Path, *, progress: ProgressFn | None = None,
+                 side: SideFactory | None = None) -> None:
         self.cfg = cfg
         self.run = RunDir(Path(run_dir))
         self.progress = progress or (lambda _: None)
@@ -54,14 +55,12 @@ class Trainer:
         split, projector = setup.split, setup.projector
         self.info = split.info
         o, c = cfg.optim, cfg.sfl
-        self.clients = ClientPool(split.client, c.clients, lr=o.client_lr, momentum=o.momentum,
-                                  weight_decay=o.weight_decay, ema=cfg.ssl.ema)
+        self.memory_format = memory_format(cfg)
+        self.clients = build_clients(cfg, split.client, c.clients, self.device)
         self.server = Server(split.server, projector, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
                              ema=cfg.ssl.ema, queue_size=cfg.ssl.K, temperature=cfg.ssl.T, key_dim=key_dim(cfg),
                              generator=self.gen)
         self.server.generator = self.key_gen                      # the data stream stays the clients' alone
-        self.memory_format = torch.channels_last if o.channels_last else torch.preserve_format
-        self.clients.to(self.device, self.memory_format)
         self.server.to(self.device, self.memory_format)
         self.dp = dp_settings(cfg, len(self.data.parts[0]), self.schedule.total_steps)
         if self.dp is not None:
@@ -69,8 +68,7 @@ class Trainer:
         self.link = Link(c.wire_dtype, cfg.defence, seed=seed + 2)   # seed + 2: the defence.noise draws
         self.strategy = get_strategy(c.method)
         self.batches = ClientBatches(self.data.parts, c.batch, c.batch_sampling, self.gen)
-        keys = list(self.clients.online[0].state_dict().keys())
-        self.div_mask = divergence_mask(keys)
+        self.div_mask = divergence_mask(list(self.clients.online[0].state_dict().keys()))
         self.online_states = [float_state(m) for m in self.clients.online]
         self.momentum_states = [float_state(m) for m in self.clients.momentum]
         self.autocast = autocast_context(o.precision, self.device)
@@ -81,64 +79,50 @@ class Trainer:
         self.last_knn: float | None = None
         self.bank_idx = bank_indices(int(self.data.train.shape[0]), cfg.eval.bank_size, seed)
         self.eval_seconds = 0.0                                   # wall time spent in the kNN monitor
-        self.dcor: list[float] = []                               # this step's dCor(input, activation) per client
+        self.side: ClientSide = (side or local_clients)(self)
 
-    # ------------------------------------------------------------------------------------------------ one step
+    # ------------------------------------------------------------------------------------------------ step, sync
 
     def train_step(self) -> tuple[float, float]:
-        """Protocol §1.2 steps 1–5 for the current pool; returns (loss, contrastive accuracy %)."""
-        cfg, pool = self.cfg, self.pool
-        views = pool_views(self.data.train, self.batches, pool, self.spec, self.gen, device=self.device,
-                           memory_format=self.memory_format)
-        sym = cfg.ssl.symmetric == "client"
-        graphs, queries, keys, penalties = [], [], [], []
+        """Protocol §1.2 steps 1–5 for the current pool; returns (loss, contrastive accuracy %). The side computes
+        (or relays) the clients' half; every activation and gradient crosses the metered link here, in pool order."""
+        pool, link, side = self.pool, self.link, self.side
+        side.begin_step(self.epoch, self.batch_idx, self.step + 1, pool)
+        queries, keys = [], []
         for position, c in enumerate(pool):
-            q_in, k_in = views.inputs(position, symmetric=sym)
-            h_q, h_k = client_forward(self.clients, c, q_in, k_in, autocast=self.autocast)
-            graphs.append(h_q)
-            penalties.append(self._nopeek(q_in, h_q))
-            queries.append(self.link.send_activation(h_q, direction="up", kind="query", client=c))
-            keys.append(self.link.send_activation(h_k, direction="up", kind="key", client=c))
-        grad, loss, acc = self.server.step(torch.cat(queries), torch.cat(keys), symmetric=cfg.ssl.symmetric,
+            h_q, h_k = side.activations(position, c)
+            queries.append(link.send_activation(h_q, direction="up", kind="query", client=c))
+            keys.append(link.send_activation(h_k, direction="up", kind="key", client=c))
+        grad, loss, acc = self.server.step(torch.cat(queries), torch.cat(keys), symmetric=self.cfg.ssl.symmetric,
                                            autocast=self.autocast)
         start = 0
-        for c, h_q, pen in zip(pool, graphs, penalties, strict=True):
-            g = self.link.send_activation(grad[start:start + h_q.shape[0]], direction="down", kind="grad",
-                                          client=c)
-            start += h_q.shape[0]
-            client_update(self.clients, c, h_q, g, self._client_lr(c), penalty=pen, rows_total=grad.shape[0])
-        self.link.end_step()
+        for c, q in zip(pool, queries, strict=True):
+            g = link.send_activation(grad[start:start + q.shape[0]], direction="down", kind="grad", client=c)
+            start += q.shape[0]
+            side.apply_gradient(c, g)
+        link.end_step()
+        side.end_step()
         return loss, acc
-
-    def _nopeek(self, x: Tensor, h: Tensor) -> Tensor | None:
-        """NoPeek (``defence.nopeek`` = α > 0): α·dCor(x, h) for the client's loss; the step's mean dCor is logged."""
-        alpha = self.cfg.defence.nopeek
-        if alpha <= 0:
-            return None
-        pen = nopeek_loss(x, h, alpha)
-        self.dcor.append(float(pen.detach()) / alpha)
-        return pen
 
     def _client_lr(self, client: int) -> float:
         return client_lr(self.cfg.optim, self.clients.steps[client], self.epoch, self.schedule.epochs)
 
-    # ------------------------------------------------------------------------------------------------ one sync
-
     def sync(self, number: int | None = None) -> dict[str, float]:
-        """Sync ``number`` (1-based over the run; default the next one) as the method's strategy plans it (metered
-        uploads, merge over the pool, downloads to all N, loaded); returns the divergences before loading."""
-        states = {"online": self.online_states, "momentum": self.momentum_states}
+        """Sync ``number`` (1-based over the run; default the next one) as the method's strategy plans it: metered
+        uploads from the pool, the merge, metered downloads to all N (loaded by the side); returns the divergences
+        before loading (over the full states where the side holds them, else over the uploads)."""
         number = number if number is not None else self.link.syncs + 1
-        plan, merged = send_payloads(self.strategy, number, self.cfg.sfl, states, self.pool, self.link)
-        div = divergence(self.online_states, self.momentum_states, merged["online"], merged["momentum"], self.pool,
-                         self.div_mask)
-        for p in plan.down:
-            load_states(states[p], merged[p])
+        plan, pool, side, n = self.strategy.plan(number, self.cfg.sfl), self.pool, self.side, len(self.clients)
+        side.begin_sync(number, plan, pool)
+        got = upload_payloads(plan, pool, n, self.link, side.upload)
+        full = side.states()
+        merged = merge_payloads(self.strategy, self.cfg.sfl, full, got, plan, pool)
+        div = sync_divergence(full, got, merged, pool, self.div_mask)
+        download_payloads(plan, merged, n, self.link, side.download)
         self.link.end_sync()
-        div["ol-ml/after"] = online_momentum_gap(self.online_states, self.momentum_states, self.pool, self.div_mask)
+        div.update(gap_after(side.states(), merged, plan, pool, n, self.div_mask))
+        side.end_sync()
         return div
-
-    # ------------------------------------------------------------------------------------------------ evaluation
 
     def knn(self) -> float:
         """kNN monitor: client 0 online → server online incl. projector, cosine, k / T from the config."""
@@ -151,16 +135,14 @@ class Trainer:
         """The trainer as a checkpoint; ``resume`` adds what only continuing needs (``trainer``, ckpt.pt's form).
         Its tensors are the live model state, not copies: write it (or copy them) before training on."""
         clients, server = self.clients.state_dict(), self.server.state_dict()
-        trainer = None
-        if resume:
-            trainer = {
-                "optim": {"clients": clients["optimizers"], "server": server["optimizer"]},
-                "client_steps": clients["steps"], "pool": list(self.pool), "best_knn": self.best_knn,
-                "rng": {"torch": self.gen.get_state(), "numpy": self.np_rng.bit_generator.state,
-                        "torch_global": torch.get_rng_state(), "keys": self.key_gen.get_state()},
-                "batches": self.batches.state_dict(), "link": self.link.state_dict(),
-                **({"dp": clients["dp"]} if "dp" in clients else {}),
-            }
+        trainer = {
+            "optim": {"clients": clients["optimizers"], "server": server["optimizer"]},
+            "client_steps": clients["steps"], "pool": list(self.pool), "best_knn": self.best_knn,
+            "rng": {"torch": self.gen.get_state(), "numpy": self.np_rng.bit_generator.state,
+                    "torch_global": torch.get_rng_state(), "keys": self.key_gen.get_state()},
+            "batches": self.batches.state_dict(), "link": self.link.state_dict(),
+            **({"dp": clients["dp"]} if "dp" in clients else {}),
+        } if resume else None
         return Checkpoint(config=config_to_toml(self.cfg), step=self.step, epoch=self.epoch, batch=self.batch_idx,
                           clients_online=clients["online"], clients_momentum=clients["momentum"],
                           server_online=server["online"], server_momentum=server["momentum"],
@@ -211,6 +193,10 @@ class Trainer:
     def fit(self, *, stop_after_steps: int | None = None) -> Summary | None:
         """Train to the end (or stop after ``stop_after_steps`` total steps, leaving a resumable ckpt.pt); returns the
         summary of a finished run (also written to summary.json), or None when stopped early."""
+        with self.side.session():
+            return self._train(stop_after_steps)
+
+    def _train(self, stop_after_steps: int | None) -> Summary | None:
         cfg, sch, run = self.cfg, self.schedule, self.run
         resumed = run.ckpt.is_file()
         if resumed:
@@ -221,7 +207,9 @@ class Trainer:
             run.path.mkdir(parents=True, exist_ok=True)
             run.write_config(config_to_toml(cfg))
             atomic_write_text(run.metrics, "" if self.dp is None else json.dumps(self.dp.record()) + "\n")
-        self._start(resumed=resumed)
+        self.side.start(resumed=resumed, step=self.step)
+        if self.side.checkpoint_at_start and not resumed:
+            self._save()                          # resumable from the moment the side has started
         t0, step0 = time.perf_counter(), self.step
         images = 0
         while self.epoch < sch.epochs:
@@ -239,10 +227,7 @@ class Trainer:
                 append_jsonl(run.metrics, {"type": "train", "epoch": self.epoch, "step": self.step,
                                            "loss": round(loss, 6), "acc": round(acc, 4),
                                            "lr": self.server.optimizer.param_groups[0]["lr"],
-                                           "client_lr": self._client_lr(self.pool[0]),
-                                           **({"dcor": round(sum(self.dcor) / len(self.dcor), 5)} if self.dcor
-                                              else {})})
-                self.dcor = []
+                                           "client_lr": self._client_lr(self.pool[0]), **self.side.step_log()})
                 if self.batch_idx in sch.sync_batches:
                     div = self.sync(sch.sync_number(self.epoch, self.batch_idx))
                     append_jsonl(run.metrics, {"type": "sync", "epoch": self.epoch, "step": self.step,
@@ -269,7 +254,7 @@ class Trainer:
         last = self.epoch == sch.epochs - 1
         every = cfg.eval.every
         if (every and (self.epoch + 1) % every == 0) or last:
-            self._gather()
+            self.side.gather(self.step)
             t0 = time.perf_counter()
             self.last_knn = self.knn()
             self.eval_seconds += time.perf_counter() - t0
@@ -282,14 +267,8 @@ class Trainer:
         self.batch_idx = 0
         self._save()
 
-    def _start(self, *, resumed: bool) -> None:
-        """Hook before the first step (after a resume loaded ckpt.pt): nothing here; the TCP server meets its clients."""
-
-    def _gather(self) -> None:
-        """Hook before the client models are read (kNN monitor, checkpoint): here they are already in this process."""
-
     def _save(self) -> None:
-        self._gather()
+        self.side.gather(self.step)
         write_checkpoint(self.state_dict(), self.run.ckpt)
         self.run.write_traffic(self.link.traffic())
 
@@ -297,16 +276,15 @@ class Trainer:
         """Write summary.json (last: its presence means training is complete). The linear probe is not run here:
         it is the evaluation stage's job, on best.pt."""
         cfg = self.cfg
+        def rate(x: float, digits: int) -> float | None:
+            return round(x / wall, digits) if wall > 0 else None
+
         summary = Summary(
             train_id=training_id(cfg), method=cfg.sfl.method, arch=cfg.model.arch, depth=cfg.model.depth,
             epochs=self.schedule.epochs, steps=self.step, schedule=self.schedule, knn_final=self.last_knn,
             knn_best=self.best_knn, final_loss=_last_loss(self.run.metrics), wall_time_s=round(wall, 3),
-            knn_monitor_s=round(self.eval_seconds, 3),
-            knn_monitor_share=round(self.eval_seconds / wall, 4) if wall > 0 else None,
-            steps_per_s=round(steps / wall, 4) if wall > 0 else None,
-            images_per_s=round(images / wall, 2) if wall > 0 else None,
-            traffic_total=self.link.total(),
-        )
+            knn_monitor_s=round(self.eval_seconds, 3), knn_monitor_share=rate(self.eval_seconds, 4),
+            steps_per_s=rate(steps, 4), images_per_s=rate(images, 2), traffic_total=self.link.total())
         self.run.write_summary(summary)
         return summary
 

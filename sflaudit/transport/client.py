@@ -1,12 +1,13 @@
 """One client process of a TCP run: connect, prove the token, build the run's seeded setup, then obey the server.
 
-The client receives the run's config from the server, repeats the simulator's seeded construction
-(:func:`~sflaudit.sfl.client_step.seeded_setup`) and keeps its own online and momentum models and optimizer. At
-every ``STEP`` it replays the pool-wide data stream (every client process draws the pool's batches and augmentations
-from the same seeded generator, and uses its own rows) and, when in the pool, runs the shared step code
-(:func:`~sflaudit.sfl.client_step.client_forward` / :func:`~sflaudit.sfl.client_step.client_update`) around the
-server's gradient. A real deployment would give each client only its own images and stream; the replay is what
-makes a loopback run bit-identical to the simulator.
+The client receives the run's config and its torch thread count (the simulator's) from the server, repeats the
+simulator's seeded construction (:func:`~sflaudit.sfl.client_step.seeded_setup`) and keeps its own online and
+momentum models and optimizer. At every ``STEP`` it replays the pool-wide data stream (every client process draws the
+pool's batches and augmentations from the same seeded generator, and uses its own rows) and, when in the pool, runs
+the shared step code (:func:`~sflaudit.sfl.client_step.client_forward` /
+:func:`~sflaudit.sfl.client_step.client_update`) around the server's gradient. A real deployment would give each
+client only its own images and stream; the replay and the shared thread count are what make a loopback run
+bit-identical to the simulator.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import socket
 
 import torch
-from torch import Tensor
 
 from sflaudit.config import Config, config_from_toml
-from sflaudit.sfl.client_step import (autocast_context, client_forward, client_lr, client_update, pool_views,
-                                     seeded_setup, state_digest)
-from sflaudit.sfl.clients import ClientPool, float_state
+from sflaudit.sfl.client_step import (autocast_context, build_clients, client_forward, client_lr, client_update,
+                                     memory_format, on_device, pool_views, seeded_setup, state_digest)
+from sflaudit.sfl.clients import float_state
 from sflaudit.sfl.sampling import ClientBatches
 from sflaudit.sfl.setup import pick_device
 from sflaudit.sfl.strategies import PAYLOAD_KINDS
@@ -44,15 +44,12 @@ class RemoteClient:
         self.device = pick_device(cfg.run.device)
         setup = seeded_setup(cfg)
         self.gen, self.data, self.spec, self.schedule = setup.gen, setup.data, setup.spec, setup.schedule
-        o = cfg.optim
-        self.pool = ClientPool(setup.split.client, 1, lr=o.client_lr, momentum=o.momentum,
-                               weight_decay=o.weight_decay, ema=cfg.ssl.ema)   # local index 0 = this client
-        self.memory_format = torch.channels_last if o.channels_last else torch.preserve_format
-        self.pool.to(self.device, self.memory_format)
+        self.pool = build_clients(cfg, setup.split.client, 1, self.device)   # local index 0 = this client
+        self.memory_format = memory_format(cfg)
         self.batches = ClientBatches(self.data.parts, cfg.sfl.batch, cfg.sfl.batch_sampling, self.gen)
         self.states = {"online": float_state(self.pool.online[0]), "momentum": float_state(self.pool.momentum[0])}
         self.keys = list(self.pool.online[0].state_dict().keys())
-        self.autocast = autocast_context(o.precision, self.device)
+        self.autocast = autocast_context(cfg.optim.precision, self.device)
         self.wire = WIRE_DTYPES[cfg.sfl.wire_dtype]
         self.digest = state_digest(self.pool.online[0])
 
@@ -74,10 +71,6 @@ class RemoteClient:
             self.pool.steps[0] = load_client_state(tensors, meta, self.pool.online[0], self.pool.momentum[0],
                                                    self.pool.optimizers[0], source="the server")
 
-    def _layout(self, t: Tensor) -> Tensor:
-        t = t.to(self.device)
-        return t.contiguous(memory_format=torch.channels_last) if self.cfg.optim.channels_last and t.dim() == 4 else t
-
     def _step(self, frame: Frame) -> None:
         order = frame.json()
         pool, step = [int(c) for c in order["pool"]], int(order["step"])
@@ -96,7 +89,7 @@ class RemoteClient:
         if g is None or reply.dtype is None or g.shape != h_q.shape:
             raise TransportError(f"the server sent a malformed gradient at step {step}")
         lr = client_lr(self.cfg.optim, self.pool.steps[0], int(order["epoch"]), self.schedule.epochs)
-        client_update(self.pool, 0, h_q, self._layout(g.to(reply.dtype)), lr)
+        client_update(self.pool, 0, h_q, on_device(g.to(reply.dtype), self.device, self.cfg), lr)
 
     def _sync(self, frame: Frame) -> None:
         order = frame.json()
@@ -131,14 +124,23 @@ def connect(host: str, port: int, settings: TransportSettings) -> Connection:
                       max_frame_bytes=settings.max_frame_bytes)
 
 
+def compute_threads(welcome: dict, cfg: Config, threads: int | None = None) -> int:
+    """The torch thread count of a client process: ``threads`` when given, else the server's (WELCOME ``threads``:
+    the count the simulator computes with on the server's machine), else ``run.threads``, else 1."""
+    sent = welcome.get("threads")
+    return threads or (sent if isinstance(sent, int) and sent > 0 else 0) or cfg.run.threads or 1
+
+
 def run_client(host: str, port: int, client: int, settings: TransportSettings, *, threads: int | None = None) -> int:
     """Join the server at host:port as client ``client`` and train until it stops the run; returns the steps this
-    client trained. Torch uses ``threads``, else ``run.threads``, else 1 thread (several processes share a machine). Raises :class:`TransportError` (one line) when refused, disconnected or timed out."""
+    client trained. Torch computes with :func:`compute_threads` threads (the server's unless ``threads`` is given:
+    CPU convolutions round differently with another count). Raises :class:`TransportError` (one line) when refused,
+    disconnected or timed out."""
     conn = connect(host, port, settings)
     try:
         welcome = client_handshake(conn, settings.token, client)
         cfg = config_from_toml(str(welcome.get("config", "")), source=f"config from {conn.peer}")
-        torch.set_num_threads(threads or cfg.run.threads or 1)   # N client processes share the machine
+        torch.set_num_threads(compute_threads(welcome, cfg, threads))
         remote = RemoteClient(cfg, client, conn, idle_timeout_s=settings.idle_timeout_s)
         return remote.serve()
     except TransportError:

@@ -1,17 +1,23 @@
 """``sflaudit train --transport tcp``: a server in this process and (optionally) N local client processes.
 
 The server binds ``settings.host:port`` (127.0.0.1 and an ephemeral port by default), builds its trainer, then starts
-one client process per client (forked on CPU runs, so the processes share the already-loaded dataset; spawned
-otherwise), each connecting back over TCP with the shared token. On any failure the server tells the remaining
+one client process per client, each connecting back over TCP with the shared token. The processes come from a fork
+server (a fresh interpreter that imported the client code once and has never computed: OpenMP does not survive a
+fork of a process that has, so a forked client could not compute with more than one thread), or are spawned where
+there is none (so, as with any start method but fork, a script that calls :func:`run_tcp_training` needs an
+``if __name__ == "__main__":`` guard). Each computes with the thread count the server sends in WELCOME (the
+simulator's), so a loopback run is bit-identical to the simulator. On any failure the server tells the remaining
 clients, keeps the last ckpt.pt (a resumable one exists from the moment every client joined) and raises one line;
 client processes still alive a few seconds later are killed, so nothing hangs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,11 +27,10 @@ from sflaudit.config import Config
 from sflaudit.errors import first_line
 from sflaudit.jobs import check_out_path, prepare_run_dir
 from sflaudit.locks import RunLock
-from sflaudit.sfl.setup import pick_device
 from sflaudit.sfl.trainer import ProgressFn
 from sflaudit.transport.client import run_client
 from sflaudit.transport.listener import Listener, LogFn, log_stderr
-from sflaudit.transport.server import TcpTrainer, TransportStats
+from sflaudit.transport.server import TransportStats, tcp_trainer
 from sflaudit.transport.settings import TransportSettings, check_tcp_config
 
 REAP_S = 5.0          # how long client processes get to exit after the run before they are killed
@@ -41,14 +46,8 @@ class TcpRun:
     address: tuple[str, int]
 
 
-def _client_process(host: str, port: int, client: int, settings: TransportSettings, threads: int,
-                    close_fd: int) -> None:
+def _client_process(host: str, port: int, client: int, settings: TransportSettings, threads: int | None) -> None:
     """Entry point of a local client process: one error line on stderr and exit 2 on failure."""
-    if close_fd >= 0:
-        try:
-            os.close(close_fd)            # the server's listening socket, inherited by a fork
-        except OSError:
-            pass
     try:
         run_client(host, port, client, settings, threads=threads)
     except Exception as exc:  # noqa: BLE001 - a client process reports one line and exits 2, whatever failed
@@ -56,19 +55,44 @@ def _client_process(host: str, port: int, client: int, settings: TransportSettin
         sys.exit(2)
 
 
+def client_context() -> Any:
+    """The multiprocessing context of local client processes: a fork server that preloads the client code (a client
+    process starts in a fraction of a second once it runs), else spawn. Never a plain fork (see the module)."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])      # takes effect when the fork server starts (once per process)
+    return ctx
+
+
+@contextlib.contextmanager
+def client_environment() -> Iterator[None]:
+    """The environment client processes start from: ``OMP_WAIT_POLICY=PASSIVE`` unless it is set. N client processes
+    of T threads share the server's cores and most of them wait at any moment (for a gradient, the server's step or
+    the next command); OpenMP threads that spin while waiting take the cores from those that compute. The policy
+    changes how threads wait, never the arithmetic (the weights stay bit-identical)."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        yield
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
+
+
 def start_clients(cfg: Config, listener: Listener, *, threads: int | None = None) -> list[Any]:
-    """One local process per client, connecting to ``listener`` with its settings' token."""
-    method = "fork" if pick_device(cfg.run.device).type == "cpu" and "fork" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
+    """One local process per client, connecting to ``listener`` with its settings' token. ``threads``: their torch
+    thread count (default: what the server says in WELCOME)."""
+    ctx = client_context()
     host, port = listener.address
-    n_threads = threads if threads is not None else (cfg.run.threads or 1)
-    close_fd = listener.sock.fileno() if method == "fork" else -1
     procs = []
-    for c in range(cfg.sfl.clients):
-        p = ctx.Process(target=_client_process, args=(host, port, c, listener.settings, n_threads, close_fd),
-                        name=f"sflaudit-client-{c}", daemon=True)
-        p.start()
-        procs.append(p)
+    with client_environment():                  # the fork server (or each spawned process) starts from it
+        for c in range(cfg.sfl.clients):
+            p = ctx.Process(target=_client_process, args=(host, port, c, listener.settings, threads),
+                            name=f"sflaudit-client-{c}", daemon=True)
+            p.start()
+            procs.append(p)
     return procs
 
 
@@ -99,7 +123,9 @@ def run_tcp_training(cfg: Config, run_dir: Path, settings: TransportSettings, *,
 
     Args:
         spawn: start the N client processes here (else wait for ``sflaudit client`` processes to join).
-        threads: torch threads of each local client process (default ``run.threads``, 1 when that is 0).
+        threads: torch threads of each local client process (default: the server's, i.e. ``run.threads`` or, when
+            that is 0, this process's torch count — what the simulator computes with; any other count makes the
+            run differ from the simulator's in the last bits).
         on_listen: called with (host, port) once the server listens (tests, the CLI's banner).
     """
     check_tcp_config(cfg)
@@ -111,19 +137,19 @@ def run_tcp_training(cfg: Config, run_dir: Path, settings: TransportSettings, *,
             if prepare_run_dir(cfg, run_dir, force=force):
                 return TcpRun(RunDir(run_dir).read_summary(), TransportStats(), listener.address)
             procs: list[Any] = []
-            trainer = TcpTrainer(cfg, run_dir, listener, progress=progress)
+            trainer, remote = tcp_trainer(cfg, run_dir, listener, progress=progress)
             if on_listen is not None:
                 on_listen(*listener.address)
             if spawn:
                 procs = start_clients(cfg, listener, threads=threads)
-                trainer.alive = _alive_check(procs)
+                remote.alive = _alive_check(procs)
             try:
                 summary = trainer.fit(stop_after_steps=stop_after_steps)
             except BaseException:
                 reap(procs, wait_s=FAILED_REAP_S)
                 raise
             reap(procs)
-            return TcpRun(summary, trainer.stats, listener.address)
+            return TcpRun(summary, remote.stats, listener.address)
         finally:
             listener.close()
 

@@ -1,12 +1,13 @@
-"""The server of a TCP run: the simulator's loop (:class:`~sflaudit.sfl.trainer.Trainer`) with the clients' half of
-each step and sync done by remote client processes.
+"""The server side of a TCP run: :class:`RemoteClients`, the trainer's client side when every client is a remote
+process, so the simulator's :class:`~sflaudit.sfl.trainer.Trainer` runs the same step and sync over TCP.
 
-The server keeps a *mirror* of the N clients (their models, optimizers, step counts and the data stream) that it
-refreshes from the clients (``COLLECT`` → ``STATE``) only where it reads them: before the kNN monitor and before
-every checkpoint. So ckpt.pt, best.pt, metrics.jsonl, traffic.json and summary.json are the simulator's files,
-a TCP run resumes from its own ckpt.pt (the server sends each client its state back), and a simulator run can resume
-it too. Every activation, gradient and payload passes through the same metered :class:`~sflaudit.sfl.wire.Link` as
-in the simulator, on arrival (up) or before sending (down).
+The trainer's :class:`~sflaudit.sfl.clients.ClientPool` is then a *mirror* of the N clients (their models,
+optimizers, step counts and the data stream) that :meth:`RemoteClients.gather` refreshes from the clients
+(``COLLECT`` → ``STATE``) only where the trainer reads them: before the kNN monitor and before every checkpoint. So
+ckpt.pt, best.pt, metrics.jsonl, traffic.json and summary.json are the simulator's files, a TCP run resumes from its
+own ckpt.pt (the server sends each client its state back), and a simulator run can resume it too. The trainer
+carries every activation, gradient and payload through the same metered :class:`~sflaudit.sfl.wire.Link` as in the
+simulator: on arrival (up) or before sending (down).
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sflaudit.artifacts import Summary
 from sflaudit.config import Config, config_to_toml
-from sflaudit.errors import first_line
-from sflaudit.sfl.client_step import state_digest
-from sflaudit.sfl.strategies import PAYLOAD_KINDS, PAYLOADS
-from sflaudit.sfl.sync import divergence, online_momentum_gap
+from sflaudit.sfl.client_step import on_device, state_digest
+from sflaudit.sfl.sides import ClientSide
+from sflaudit.sfl.strategies import PAYLOAD_KINDS, SyncPlan
 from sflaudit.sfl.trainer import ProgressFn, Trainer
 from sflaudit.sfl.wire import WIRE_DTYPES
 from sflaudit.stages import training_id
@@ -62,41 +61,37 @@ def _add(into: dict[str, int], counts: dict[str, int]) -> None:
         into[k] = into.get(k, 0) + v
 
 
-class TcpTrainer(Trainer):
-    """The simulator's loop on the server, with N remote clients met on ``listener``."""
+class RemoteClients(ClientSide):
+    """The N clients of ``trainer`` as remote processes met on ``listener``; ``alive`` returns a reason to stop
+    waiting for them to join (e.g. a local client process died) or None."""
 
-    def __init__(self, cfg: Config, run_dir: str | Path, listener: Listener, *, progress: ProgressFn | None = None,
-                 alive: Any = None) -> None:
-        check_tcp_config(cfg)
-        super().__init__(cfg, run_dir, progress=progress)
-        self.listener = listener
-        self.settings = listener.settings
-        self.log = listener.log
-        self.alive = alive
+    checkpoint_at_start = True            # a resumable ckpt.pt from the moment every client has joined
+
+    def __init__(self, trainer: Trainer, listener: Listener, *, alive: Any = None) -> None:
+        check_tcp_config(trainer.cfg)
+        self.cfg, self.device, self.clients = trainer.cfg, trainer.device, trainer.clients   # clients: the mirror
+        self.gen, self.batches = trainer.gen, trainer.batches                                # the data stream
+        self.listener, self.settings, self.alive = listener, listener.settings, alive
         self.init_digest = state_digest(self.clients.online[0])   # every client builds the same initial weights
         self.conns: list[Connection] = []
         self.stats = TransportStats()
         self._gathered_at = -1
-        self._wire = WIRE_DTYPES[cfg.sfl.wire_dtype]
+        self._wire = WIRE_DTYPES[self.cfg.sfl.wire_dtype]
         self._keys = list(self.clients.online[0].state_dict().keys())
+        self._step, self._sync, self._t0 = 0, 0, 0.0
 
     # ------------------------------------------------------------------------------------------------ session
 
-    def fit(self, *, stop_after_steps: int | None = None) -> Summary | None:
-        try:
-            summary = super().fit(stop_after_steps=stop_after_steps)
-        except BaseException as exc:
-            self._close(error=first_line(exc))
-            raise
-        self._close()
-        return summary
-
-    def _start(self, *, resumed: bool) -> None:
-        welcome = {"config": config_to_toml(self.cfg), "clients": self.cfg.sfl.clients}
+    def start(self, *, resumed: bool, step: int) -> None:
+        """Seat the N clients, check that they built this training, then START them on the data stream (and, on a
+        resume, their state). WELCOME tells them the torch thread count to compute with: this process's, the one
+        the simulator would use here (``run.threads``, else torch's default)."""
+        welcome = {"config": config_to_toml(self.cfg), "clients": self.cfg.sfl.clients,
+                   "threads": torch.get_num_threads()}
         self.conns = self.listener.join(self.cfg.sfl.clients, welcome=welcome, alive=self.alive)
         self.listener.close()
         want = training_id(self.cfg)
-        for c, conn in enumerate(self.conns):
+        for conn in self.conns:
             ready = conn.recv(FrameType.READY, what="waiting for the client to build its models",
                               timeout=self.settings.join_timeout_s).json()
             if ready.get("training_id") != want:
@@ -113,17 +108,15 @@ class TcpTrainer(Trainer):
                 body.update(mine)
                 info.update(extra, resume="1")
             conn.send_tensors(FrameType.START, body, metadata=info, what="starting the client")
-        self._gathered_at = self.step
-        if not resumed:
-            self._save()                      # a resumable ckpt.pt from the moment every client has joined
+        self._gathered_at = step
 
-    def _close(self, error: str | None = None) -> None:
+    def close(self, error: str | None = None) -> None:
         for conn in self.conns:
             if error is not None:
                 conn.error(f"server stopped: {error}")
             else:
                 try:
-                    conn.send_json(FrameType.STOP, {"step": self.step})
+                    conn.send_json(FrameType.STOP, {"step": self._step})
                 except TransportError:
                     pass
             _add(self.stats.up, conn.received)
@@ -136,104 +129,69 @@ class TcpTrainer(Trainer):
 
     # ------------------------------------------------------------------------------------------------ one step
 
-    def _layout(self, t: Tensor) -> Tensor:
-        t = t.to(self.device)
-        return t.contiguous(memory_format=torch.channels_last) if self.cfg.optim.channels_last and t.dim() == 4 else t
+    def begin_step(self, epoch: int, batch: int, step: int, pool: list[int]) -> None:
+        """STEP to every client: each replays the data stream; the pool's clients compute."""
+        self._t0, self._step = time.perf_counter(), step
+        order = {"epoch": epoch, "batch": batch, "step": step, "pool": pool}
+        for conn in self.conns:
+            conn.send_json(FrameType.STEP, order, what=f"sending step {step}")
+
+    def activations(self, position: int, client: int) -> tuple[Tensor, Tensor]:
+        return self._activation(client, "query"), self._activation(client, "key")
 
     def _activation(self, c: int, kind: str) -> Tensor:
         conn = self.conns[c]
         frame = conn.recv(FrameType.ACTIVATION, kind=kind, what=f"waiting for its {kind} activations at step "
-                                                                f"{self.step + 1}")
-        tensors, _ = frame.tensors()
-        t = tensors.get("t")
+                                                                f"{self._step}")
+        t = frame.tensors()[0].get("t")
         if t is None or t.dtype != self._wire or frame.dtype is None:
-            raise TransportError(f"{conn.peer} sent a malformed {kind} frame at step {self.step + 1}")
-        wire = self.link.send_activation(self._layout(t), direction="up", kind=kind, client=c)
-        return wire.to(frame.dtype)
+            raise TransportError(f"{conn.peer} sent a malformed {kind} frame at step {self._step}")
+        return on_device(t, self.device, self.cfg).to(frame.dtype)   # the client's tensor (wire values), as sent
 
-    def train_step(self) -> tuple[float, float]:
-        """One step: every client replays the data stream; the pool's clients send query and key activations, get
-        their gradient rows back and update themselves."""
-        t0 = time.perf_counter()
-        pool = self.pool
-        order = {"epoch": self.epoch, "batch": self.batch_idx, "step": self.step + 1, "pool": pool}
-        for conn in self.conns:
-            conn.send_json(FrameType.STEP, order, what=f"sending step {self.step + 1}")
-        queries, keys = [], []
-        for c in pool:
-            queries.append(self._activation(c, "query"))
-            keys.append(self._activation(c, "key"))
-        grad, loss, acc = self.server.step(torch.cat(queries), torch.cat(keys), symmetric=self.cfg.ssl.symmetric,
-                                           autocast=self.autocast)
-        start = 0
-        for c, q in zip(pool, queries, strict=True):
-            g = grad[start:start + q.shape[0]]
-            start += q.shape[0]
-            sent = self.link.send_activation(g, direction="down", kind="grad", client=c)
-            self.conns[c].send_tensors(FrameType.ACTIVATION, {"t": sent.to(self._wire)}, kind="grad", dtype=g.dtype,
-                                       what=f"sending its gradient at step {self.step + 1}")
-            self.clients.steps[c] += 1
-        self.link.end_step()
-        self.stats.step_seconds.append(time.perf_counter() - t0)
-        return loss, acc
+    def apply_gradient(self, client: int, grad: Tensor) -> None:
+        self.conns[client].send_tensors(FrameType.ACTIVATION, {"t": grad.to(self._wire)}, kind="grad",
+                                        dtype=grad.dtype, what=f"sending its gradient at step {self._step}")
+        self.clients.steps[client] += 1                           # the mirror's count drives the logged client lr
+
+    def end_step(self) -> None:
+        self.stats.step_seconds.append(time.perf_counter() - self._t0)
 
     # ------------------------------------------------------------------------------------------------ one sync
 
-    def sync(self, number: int | None = None) -> dict[str, float]:
-        """The strategy's sync over the wire: planned uploads from the pool, the merge here, planned downloads to
-        all N. Logs the divergences that the uploads allow (all of them when both payloads went up, else ol-og)."""
-        t0 = time.perf_counter()
-        number = number if number is not None else self.link.syncs + 1
-        plan = self.strategy.plan(number, self.cfg.sfl)
-        order = {"number": number, "up": list(plan.up), "down": list(plan.down), "pool": self.pool}
+    def begin_sync(self, number: int, plan: SyncPlan, pool: list[int]) -> None:
+        self._t0, self._sync = time.perf_counter(), number
+        order = {"number": number, "up": list(plan.up), "down": list(plan.down), "pool": pool}
         for conn in self.conns:
             conn.send_json(FrameType.SYNC, order, what=f"sending sync {number}")
-        n = len(self.conns)
-        got: dict[str, list[Any]] = {p: [None] * n for p in plan.up}
-        for c in self.pool:
-            for p in plan.up:
-                frame = self.conns[c].recv(FrameType.WEIGHTS, kind=PAYLOAD_KINDS[p],
-                                           what=f"waiting for its {p} weights at sync {number}")
-                tensors, _ = frame.tensors()
-                if set(tensors) != set(self._keys):
-                    raise TransportError(f"{self.conns[c].peer} sent {p} weights that do not fit the client model")
-                state = [tensors[k].to(self.device) for k in self._keys]
-                got[p][c] = self.link.send_weights(state, direction="up", kind=PAYLOAD_KINDS[p], client=c)
-        merged = {p: self.strategy.merge(got[p], self.pool, self.cfg.sfl) for p in plan.up}
-        for c, conn in enumerate(self.conns):
-            for p in plan.down:
-                sent = self.link.send_weights(merged[p], direction="down", kind=PAYLOAD_KINDS[p], client=c)
-                conn.send_tensors(FrameType.WEIGHTS, dict(zip(self._keys, sent, strict=True)),
-                                  kind=PAYLOAD_KINDS[p], what=f"sending merged {p} weights at sync {number}")
-        div = self._divergence(got, merged, set(plan.down))
-        self.link.end_sync()
-        self.stats.sync_seconds.append(time.perf_counter() - t0)
-        return div
 
-    def _divergence(self, got: dict[str, list[Any]], merged: dict[str, list[Tensor]], down: set[str]) -> dict:
-        pool, mask = self.pool, self.div_mask
-        if set(got) == set(PAYLOADS):
-            div = divergence(got["online"], got["momentum"], merged["online"], merged["momentum"], pool, mask)
-            if down == set(PAYLOADS):
-                n = len(self.conns)
-                div["ol-ml/after"] = online_momentum_gap([merged["online"]] * n, [merged["momentum"]] * n, pool,
-                                                         mask)
-            return div
-        # online only: ol-og is the one measure the server can compute (momentum models never left the clients)
-        div = divergence(got["online"], got["online"], merged["online"], merged["online"], pool, mask)
-        return {k: v for k, v in div.items() if k.startswith("ol-og/")}
+    def upload(self, client: int, payload: str) -> list[Tensor]:
+        conn = self.conns[client]
+        frame = conn.recv(FrameType.WEIGHTS, kind=PAYLOAD_KINDS[payload],
+                          what=f"waiting for its {payload} weights at sync {self._sync}")
+        tensors, _ = frame.tensors()
+        if set(tensors) != set(self._keys):
+            raise TransportError(f"{conn.peer} sent {payload} weights that do not fit the client model")
+        return [tensors[k].to(self.device) for k in self._keys]
+
+    def download(self, client: int, payload: str, tensors: list[Tensor]) -> None:
+        self.conns[client].send_tensors(FrameType.WEIGHTS, dict(zip(self._keys, tensors, strict=True)),
+                                        kind=PAYLOAD_KINDS[payload],
+                                        what=f"sending merged {payload} weights at sync {self._sync}")
+
+    def end_sync(self) -> None:
+        self.stats.sync_seconds.append(time.perf_counter() - self._t0)
 
     # ------------------------------------------------------------------------------------------------ mirror
 
-    def _gather(self) -> None:
+    def gather(self, step: int) -> None:
         """Refresh the mirror of every client (models, optimizer, steps, data stream) from the clients."""
-        if self._gathered_at == self.step:
+        if self._gathered_at == step:
             return
         for conn in self.conns:
-            conn.send_json(FrameType.COLLECT, {"step": self.step}, what="asking for the client's state")
+            conn.send_json(FrameType.COLLECT, {"step": step}, what="asking for the client's state")
         first = None
         for c, conn in enumerate(self.conns):
-            frame = conn.recv(FrameType.STATE, what=f"waiting for its state at step {self.step}")
+            frame = conn.recv(FrameType.STATE, what=f"waiting for its state at step {step}")
             tensors, meta = frame.tensors()
             self.clients.steps[c] = load_client_state(tensors, meta, self.clients.online[c],
                                                       self.clients.momentum[c], self.clients.optimizers[c],
@@ -242,6 +200,15 @@ class TcpTrainer(Trainer):
                 first = (tensors, meta)
                 load_stream(tensors, meta, self.gen, self.batches, source=conn.peer)
             elif not same_stream(first, (tensors, meta)):
-                raise TransportError(f"{conn.peer} holds another data stream than client 0 at step {self.step} "
+                raise TransportError(f"{conn.peer} holds another data stream than client 0 at step {step} "
                                      "(the client processes diverged)")
-        self._gathered_at = self.step
+        self._gathered_at = step
+
+
+def tcp_trainer(cfg: Config, run_dir: str | Path, listener: Listener, *,
+                progress: ProgressFn | None = None) -> tuple[Trainer, RemoteClients]:
+    """The simulator's :class:`Trainer` with the N clients remote (met on ``listener``), and its client side."""
+    check_tcp_config(cfg)
+    trainer = Trainer(cfg, run_dir, progress=progress, side=lambda t: RemoteClients(t, listener))
+    assert isinstance(trainer.side, RemoteClients)
+    return trainer, trainer.side

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
@@ -87,7 +87,7 @@ def parse_transport(text: str) -> TransportSpec:
 def check_tcp_config(cfg: Config) -> None:
     """Refuse, in one line, what the TCP transport does not carry."""
     defence = getattr(cfg, "defence", None)
-    if defence is not None and asdict(defence) != asdict(type(defence)()):
+    if defence is not None and defence != type(defence)():
         raise SflauditError("the TCP transport carries no defences: reset every defence.* option to its default "
                             "(defences run in the simulator only)")
     if cfg.sfl.sampling_ratio < 1.0 and cfg.sfl.seed_average_with_client0:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from attacks.lpips_weights import (
+from sflaudit.attacks.lpips_weights import (
     ensure_lpips_weights,
     find_local_source,
     load_backbone_state,
     weights_candidates,
 )
-from attacks.metrics import LpipsScorer
+from sflaudit.attacks.metrics import LpipsScorer
 from sflaudit.errors import SflauditError
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from attacks.decoders import PreActResBlock, build_decoder, parse_decoder_name, upsampling_steps
+from sflaudit.attacks.decoders import PreActResBlock, build_decoder, parse_decoder_name, upsampling_steps
 from sflaudit.errors import SflauditError
 
 CUT_SHAPES = [(64, 32), (128, 16), (256, 8), (512, 4), (1024, 4)]  # (C, H) of ResNet-18 activations

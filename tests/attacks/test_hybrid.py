@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attacks.hybrid import activation_errors, hybrid_attack, refine
-from attacks.metrics import ssim_skimage
-from attacks.whitebox import activation_mse
+from sflaudit.attacks.hybrid import activation_errors, hybrid_attack, refine
+from sflaudit.attacks.metrics import ssim_skimage
+from sflaudit.attacks.whitebox import activation_mse
 from sflaudit.data.augment import normalize
 
 MEAN = (0.4914, 0.4822, 0.4465)

@@ -10,13 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attacks.inversion import (
-    Q7_TARGET_STD,
-    decoder_attack,
-    jpeg_roundtrip,
-    prepare_pairs,
-    split_train_val,
-)
+from sflaudit.attacks.decoder_fit import split_train_val
+from sflaudit.attacks.inversion import Q7_TARGET_STD, decoder_attack, jpeg_roundtrip, prepare_pairs
 from sflaudit.data.augment import normalize
 from sflaudit.errors import SflauditError
 from sflaudit.models import split_model

@@ -11,12 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-import attacks.job
-from attacks.decoder_file import decoder_path, read_decoder
-from attacks.inversion import AttackResult
-from attacks.job import attack_indices, invert_settings, reconstruction_grid, run_invert
-from attacks.kinds import KINDS, activation_shape, run_attack, threat_model
-from attacks.metrics import LpipsUnavailable, summarize
+import sflaudit.attacks.job
+from sflaudit.attacks.decoder_file import decoder_path, read_decoder
+from sflaudit.attacks.inversion import AttackResult
+from sflaudit.attacks.job import attack_indices, invert_settings, reconstruction_grid, run_invert
+from sflaudit.attacks.kinds import activation_shape, run_attack, threat_model
+from sflaudit.auditors import attack_names
+from sflaudit.attacks.metrics import LpipsUnavailable, summarize
 from sflaudit.artifacts import Checkpoint, RunDir
 from sflaudit.config import config_to_toml, load_config
 from sflaudit.errors import SflauditError
@@ -150,7 +151,7 @@ def test_run_invert__prior_does_not_load_the_client(tmp_path: Path, monkeypatch:
     def refuse(*args: object, **kwargs: object) -> torch.nn.Module:
         raise AssertionError("the prior loaded the client")
 
-    monkeypatch.setattr(attacks.job, "served_client", refuse)
+    monkeypatch.setattr(sflaudit.attacks.job, "served_client", refuse)
     doc = run_invert(ckpt, invert_settings(ckpt, kind="prior", **FAST), lpips_weights=tmp_path / "none.pt")
     assert doc.attack_id == "prior-res_normN0C8-aux0.01-ep1-b32-lr0.001-stop12-n8-clean"
     tm = doc.threat_model
@@ -209,16 +210,16 @@ def test_run_invert__a_prior_of_the_same_key_is_copied_from_another_cell_and_nev
         hand_checkpoint(tmp_path / name / "best.pt", depth=depth)
     settings = lambda d: invert_settings(tmp_path / d / "best.pt", kind="prior", **FAST)  # noqa: E731
     first = run_invert(tmp_path / "a" / "best.pt", settings("a"), lpips_weights=tmp_path / "none.pt")
-    assert "shared_from" not in first.threat_model and first.settings["prior_key"]
+    assert "shared_from" not in first.threat_model and first.settings["shared_key"]
     others = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
     copy = run_invert(tmp_path / "b" / "best.pt", settings("b"), lpips_weights=tmp_path / "none.pt",
-                      share_prior_from=others)
+                      share_from=others)
     assert copy.threat_model["shared_from"] == str(tmp_path / "a")
     assert copy.threat_model["checkpoint"] == str(tmp_path / "b" / "best.pt")
     assert copy.metrics == first.metrics and RunDir(tmp_path / "b").attack_png(copy.attack_id).is_file()
     deeper = run_invert(tmp_path / "c" / "best.pt", settings("c"), lpips_weights=tmp_path / "none.pt",
-                        share_prior_from=others)                  # another activation shape: computed anew
-    assert "shared_from" not in deeper.threat_model and deeper.settings["prior_key"] != first.settings["prior_key"]
+                        share_from=others)                  # another activation shape: computed anew
+    assert "shared_from" not in deeper.threat_model and deeper.settings["shared_key"] != first.settings["shared_key"]
 
 
 def test_run_invert__substitute_is_dispatched_with_the_agreed_signature(tmp_path: Path,
@@ -232,7 +233,7 @@ def test_run_invert__substitute_is_dispatched_with_the_agreed_signature(tmp_path
         return AttackResult(reconstructions=gt * 0.5, targets=gt, metrics=summarize(gt * 0.5, gt),
                             activation_shape=(8, 32, 32))
 
-    monkeypatch.setitem(sys.modules, "attacks.substitute", types.SimpleNamespace(run_substitute=fake))
+    monkeypatch.setitem(sys.modules, "sflaudit.attacks.substitute", types.SimpleNamespace(run_substitute=fake))
     doc = run_invert(ckpt, invert_settings(ckpt, kind="substitute", **FAST), lpips_weights=tmp_path / "none.pt")
     assert doc.attack_id.startswith("substitute-") and calls == [dict(n_aux=50, n_tgt=8, kind="substitute")]
     tm = doc.threat_model
@@ -241,7 +242,7 @@ def test_run_invert__substitute_is_dispatched_with_the_agreed_signature(tmp_path
 
 def test_threat_model__what_each_kind_holds() -> None:
     held = {k: (threat_model(k, aux_images=9)["client_weights"], threat_model(k, aux_images=9)["aux_images"])
-            for k in KINDS}
+            for k in attack_names()}
     assert held == {"prior": (False, 9), "decoder": (True, 9), "hybrid": (True, 9), "substitute": (False, 9),
                     "whitebox": (True, 0)}
     with pytest.raises(SflauditError, match="attack.kind"):

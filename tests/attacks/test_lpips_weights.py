@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from attacks.lpips_weights import (
+from sflaudit.attacks.lpips_weights import (
     BACKBONE_SHAPES,
     convert_alexnet_ckpt,
     ensure_lpips_weights,

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attacks.membership import audit_sample, roc_auc, run_membership, score_summary, tpr_at_fpr, view_similarity
+from sflaudit.attacks.membership import (audit_sample, roc_auc, run_membership, score_summary, tpr_at_fpr,
+                                         view_similarity)
 from sflaudit.artifacts import RunDir
 from sflaudit.config import load_config
 from sflaudit.data import AugmentSpec

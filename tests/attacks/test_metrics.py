@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attacks.metrics import (
+from sflaudit.attacks.metrics import (
     PSNR_CAP_DB,
     LpipsScorer,
     LpipsUnavailable,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from attacks.mmd import (
+from sflaudit.attacks.mmd import (
     ActivationCritic,
     adaptive_bandwidths,
     critic_loss,

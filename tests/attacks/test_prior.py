@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attacks.inversion import split_train_val
-from attacks.prior import mean_image, prior_attack
+from sflaudit.attacks.decoder_fit import split_train_val
+from sflaudit.attacks.prior import mean_image, prior_attack
 from sflaudit.errors import SflauditError
 
 MEAN = (0.4914, 0.4822, 0.4465)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attacks.metrics import ssim_skimage
-from attacks.stopping import last_progress, patience_epochs, should_stop, val_ssim
+from sflaudit.attacks.metrics import ssim_skimage
+from sflaudit.attacks.stopping import last_progress, patience_epochs, should_stop, val_ssim
 
 
 def test_patience_epochs__short_epochs_stretch_the_patience_to_as_many_steps() -> None:

@@ -11,24 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attacks.inversion import AttackResult
-from attacks.metrics import ssim_skimage
-from attacks.decoders import build_decoder
-from attacks.flops import forward_flops, step_cap
-from attacks.substitute import (
-    DEFAULT_BUDGET,
-    DEFAULT_STEPS,
-    ClientSpec,
-    SubstituteInputs,
-    attack_models,
-    budget_cap,
-    eval_steps,
-    init_substitute,
-    observe,
-    observed_indices,
-    run_substitute,
-    substitute_attack,
-)
+from sflaudit.attacks.inversion import AttackResult
+from sflaudit.attacks.metrics import ssim_skimage
+from sflaudit.attacks.decoders import build_decoder
+from sflaudit.attacks.flops import forward_flops, step_cap
+from sflaudit.attacks.substitute import (DEFAULT_BUDGET, DEFAULT_STEPS, SubstituteInputs, attack_models, budget_cap,
+                                         observe, observed_indices, run_substitute, substitute_attack)
+from sflaudit.attacks.substitute_fit import ClientSpec, eval_steps, init_substitute
 from sflaudit.config import AttackConfig, Config, ModelConfig
 from sflaudit.errors import SflauditError
 
@@ -46,10 +35,10 @@ def smooth_images(n: int, seed: int) -> torch.Tensor:
 
 def tiny_cfg(**attack: object) -> Config:
     cfg = Config(model=ModelConfig(arch="resnet18", depth=1, width=0.125),
-                 attack=AttackConfig(decoder="res_normN0C8", epochs=2, batch=16, targets=6))
+                 attack=AttackConfig(settings=dict(decoder="res_normN0C8", epochs=2, batch=16, targets=6)))
     cfg.run.seed = 7
     for key, value in {"substitute_steps": 10, "substitute_observed": 48, **attack}.items():
-        setattr(cfg.attack, key, value)   # AttackConfig is a plain dataclass; the fields may not exist yet
+        cfg.attack.settings[key] = value   # the attack plug-ins' settings table
     return cfg
 
 

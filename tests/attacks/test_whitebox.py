@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attacks.whitebox import activation_mse, optimize_images, total_variation, whitebox_invert
+from sflaudit.attacks.whitebox import activation_mse, optimize_images, total_variation, whitebox_invert
 from sflaudit.data.augment import normalize
 from sflaudit.errors import SflauditError
 

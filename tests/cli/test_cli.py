@@ -96,6 +96,26 @@ def test_invert__substitute_options_reach_the_attack(smoke_run: Path, tmp_path: 
     assert res.returncode == 2 and res.stderr.startswith("error:") and "substitute_budget" in res.stderr, res.stderr
 
 
+def test_invert__an_attack_from_an_installed_packages_entry_point_is_discovered_and_runs(smoke_run: Path,
+                                                                                          tmp_path: Path) -> None:
+    from fakedist import MEAN_IMAGE, fake_distribution   # tests/fakedist.py
+
+    site = fake_distribution(tmp_path / "site", "sflaudit-meanimg", "sfl_meanimg", MEAN_IMAGE,
+                             "[sflaudit.attacks]\nmeanimg = sfl_meanimg:PLUGIN\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(site))
+    listed = subprocess.run([sys.executable, "-m", "sflaudit", "plugins", "--json"], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert [a["name"] for a in json.loads(listed.stdout)["attacks"]][-1] == "meanimg"
+    res = subprocess.run([sys.executable, "-m", "sflaudit", "invert", "--checkpoint", str(smoke_run / "best.pt"),
+                          "--attack", "meanimg", "--set", "attack.mean_gain=0.5", "--targets", "4", "--quiet",
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    (doc,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("attacks/meanimg-*/invert.json")]
+    assert doc["attack_id"] == "meanimg-mean_gain0.5" and doc["settings"]["mean_gain"] == 0.5
+    assert doc["threat_model"]["client_weights"] is False and doc["metrics"]["ssim_mean"] is not None
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from sflaudit import cli
+import sflaudit.cli.commands as cli
 
 SCRIPT = Path(sys.executable).with_name("sflaudit")  # the console script pip installed beside this interpreter
 

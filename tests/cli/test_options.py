@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from sflaudit.config import PRESETS
-from sflaudit.options import PresetOpt
+from sflaudit.cli.options import PresetOpt
 
 
 def test_preset_help__lists_every_preset_in_order() -> None:
@@ -16,6 +16,6 @@ def test_preset_help__lists_every_preset_in_order() -> None:
 
 
 def test_options__import_no_torch() -> None:
-    code = "import sys, sflaudit.options; print('torch' in sys.modules)"
+    code = "import sys, sflaudit.cli.options; print('torch' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "False", res.stderr

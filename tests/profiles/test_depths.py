@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from profiles.depths import parse_depths
+from sflaudit.profiles.depths import parse_depths
 from sflaudit.errors import SflauditError
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from profiles.devices import (
+from sflaudit.profiles.devices import (
     DEVICES,
     Device,
     calibrate,

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from profiles.flops import count_flops, cut_flops, moco_projector, split_flops
-from profiles.reference import reference_overhead
+from sflaudit.profiles.flops import count_flops, cut_flops, moco_projector, split_flops
+from sflaudit.profiles.reference import reference_overhead
 from sflaudit.models import WSConv2d, split_model
 
 RESNET18_CLIENT_FLOPS = {

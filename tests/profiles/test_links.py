@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from profiles.links import LINKS, Link, parse_link, resolve_link
+from sflaudit.profiles.links import LINKS, Link, parse_link, resolve_link
 from sflaudit.errors import SflauditError
 
 

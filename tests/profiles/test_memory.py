@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from profiles.memory import client_step_memory
+from sflaudit.profiles.memory import client_step_memory
 from sflaudit.models import split_model
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from profiles.traffic import run_traffic_for_schedule, state_dict_bytes, wire_dtype_bytes
+from sflaudit.profiles.runtraffic import run_traffic_for_schedule
+from sflaudit.profiles.traffic import state_dict_bytes, wire_dtype_bytes
 from sflaudit.artifacts import RunDir
 from sflaudit.config import load_config
 from sflaudit.models import split_model

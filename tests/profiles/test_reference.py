@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from profiles.reference import reference_overhead
+from sflaudit.profiles.reference import reference_overhead
 from sflaudit.models import cut_info
 
 # protocol §6.2, ResNet-18: reference cut → (P, A, model MB, activation MB, total MB, client M/img, client G, server G)

@@ -12,7 +12,7 @@ from pathlib import Path
 from sflaudit.config import load_config
 from sflaudit.sfl.schedule import sync_batches
 
-from profiles.run import schedule_for
+from sflaudit.profiles.run import schedule_for
 
 
 def test_schedule_for__paper_preset_without_cifar_files(tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from profiles.run import config_rows, schedule_for
-from profiles.shaped import can_shape, predicted, validate, workload_flops
-from sflaudit.options import resolve_config
+from sflaudit.profiles.run import config_rows, schedule_for
+from sflaudit.profiles.shaped import can_shape, predicted, validate, workload_flops
+from sflaudit.flags import resolve_config
 
 SETS = ["eval.every=0", "eval.linear_epochs=0", "run.threads=1", "model.depth=1"]
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from profiles.table import profile_rows
+from sflaudit.profiles.table import profile_rows
 from sflaudit.errors import SflauditError
 
 # 20-client setting (protocol §7.1): B 20, 125 steps/epoch, 800 effective epochs, 5 clients per epoch, 11 syncs.
@@ -88,7 +88,7 @@ def test_profile_rows__unknown_symmetric_mode_is_an_error() -> None:
 
 
 def test_config_rows__server_flops_follow_the_configs_moco_version() -> None:
-    from profiles.run import config_rows
+    from sflaudit.profiles.run import config_rows
     from sflaudit.config import load_config
     from sflaudit.sfl.schedule import Schedule
 

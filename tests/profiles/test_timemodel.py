@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from profiles.links import Link
-from profiles.table import profile_rows
-from profiles.timemodel import (
+from sflaudit.profiles.links import Link
+from sflaudit.profiles.table import profile_rows
+from sflaudit.profiles.timemodel import (
     Node,
     StepWork,
     TimeSplit,

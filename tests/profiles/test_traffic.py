@@ -8,16 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from profiles.traffic import (
-    activation_traffic,
-    payload_bytes,
-    run_traffic,
-    run_traffic_for_schedule,
-    state_dict_bytes,
-    step_traffic,
-    sync_traffic,
-    wire_dtype_bytes,
-)
+from sflaudit.profiles.runtraffic import run_traffic, run_traffic_for_schedule
+from sflaudit.profiles.traffic import (activation_traffic, payload_bytes, state_dict_bytes, step_traffic, sync_traffic,
+                                       wire_dtype_bytes)
 from sflaudit.config import DefenceConfig, SflConfig
 from sflaudit.errors import SflauditError
 from sflaudit.models import cut_info

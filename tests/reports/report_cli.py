@@ -6,7 +6,7 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-from reports.cli import report
+from sflaudit.cli.report import report
 
 # Smoke preset with the smallest budget that still exercises every stage (seconds per cell on 2 cores).
 TINY_SETS = ["optim.epochs=1", "attack.epochs=1", "attack.targets=8", "attack.aux_fraction=0.01",
@@ -16,7 +16,7 @@ DEPTHS = "1,2"
 
 
 def report_app() -> typer.Typer:
-    """A Typer app with just the report command, registered the way sflaudit/cli.py does it."""
+    """A Typer app with just the report command, registered the way sflaudit.cli.commands does it."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command("report")(report)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sflaudit.artifacts import AttackRecord
 
-from reports.attackcols import attack_columns, worst_case
+from sflaudit.reports.attackcols import attack_columns, worst_case
 
 
 def _record(kind: str, ssim: float, psnr: float, mse: float, lpips: float | None, per_image: list[float]

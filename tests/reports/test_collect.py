@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports.collect import MIB, cell_row, collect_rows
-from reports.grid import plan_cells
+from sflaudit.reports.collect import MIB, cell_row, collect_rows
+from sflaudit.reports.grid import plan_cells
 from sflaudit.artifacts import AttackRecord, ErrorRecord, Evaluation, RunDir, RunProfile, Summary, Traffic
 from sflaudit.sfl.schedule import Schedule
 

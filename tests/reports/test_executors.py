@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.executors import spread_depths
-from reports.sweep import Cell
+from sflaudit.reports.executors import spread_depths
+from sflaudit.reports.sweep import Cell
 
 
 def _cell(method: str, depth: int) -> Cell:
@@ -23,7 +23,7 @@ def test_spread_depths__side_by_side_cells_differ_in_depth_and_none_is_lost() ->
 def test_usable_cpus__a_cgroup_quota_caps_the_affinity_mask(tmp_path: Path) -> None:
     import os
 
-    from reports.executors import usable_cpus
+    from sflaudit.reports.executors import usable_cpus
 
     mask = len(os.sched_getaffinity(0))
     (tmp_path / "max").write_text("max 100000\n")

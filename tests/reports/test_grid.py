@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.grid import parse_attacks, parse_vary, plan_cells, seed_list, settings_of
+from sflaudit.reports.grid import parse_attacks, parse_vary, plan_cells, seed_list, settings_of
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
 from sflaudit.stages import training_id

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reports.gridimages import compact_uri
+from sflaudit.reports.gridimages import compact_uri
 
 
 def _decode(uri: str) -> np.ndarray:
@@ -23,7 +23,7 @@ def test_compact_uri__lossless_is_exact_after_undoing_the_upscale_and_lossy_is_s
     rng = np.random.default_rng(0)
     small = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
     smooth = np.clip(small.astype(float).cumsum(1) / np.arange(1, 49)[None, :, None], 0, 255).astype(np.uint8)
-    Image.fromarray(smooth).resize((96, 64), Image.NEAREST).save(tmp_path / "g.png")   # as attacks.job upscales ×2
+    Image.fromarray(smooth).resize((96, 64), Image.NEAREST).save(tmp_path / "g.png")   # as sflaudit.attacks.job upscales ×2
     exact = compact_uri(tmp_path / "g.png", 2)
     lossy = compact_uri(tmp_path / "g.png", 2, lossless=False)
     assert exact is not None and lossy is not None

@@ -8,9 +8,9 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-import reports.sweep as sweep
-from reports.tradeoffs import Constraints
-from reports.html import ReportInputs, fmt_bytes, write_report
+import sflaudit.reports.cellstages as cellstages
+from sflaudit.reports.tradeoffs import Constraints
+from sflaudit.reports.html import ReportInputs, fmt_bytes, write_report
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
 
@@ -107,7 +107,7 @@ def test_only_render__makes_the_page_from_existing_runs_without_training(monkeyp
         raise AssertionError("--only-render must not run any stage")
 
     for stage in ("train_stage", "profile_stage", "eval_stage", "invert_stage", "membership_stage"):
-        monkeypatch.setattr(sweep, stage, refuse)
+        monkeypatch.setattr(cellstages, stage, refuse)
     out = tmp_path / "again.html"
     # no --preset/--depths: the sweep's own config and grid come from runs/sweep.json
     result = run_report("--only-render", "--runs", str(smoke_sweep.runs), "--out", str(out), "--min-knn", "101")
@@ -142,7 +142,7 @@ def test_report__failed_cells_are_shown_and_make_the_command_fail(monkeypatch, t
     def broken_train(cfg: Config, run_dir: Path, *, quiet: bool) -> dict:
         raise RuntimeError("out of memory <at> the cut")
 
-    monkeypatch.setattr(sweep, "train_stage", broken_train)
+    monkeypatch.setattr(cellstages, "train_stage", broken_train)
     out = tmp_path / "r.html"
     result = run_report("--preset", "smoke", "--depths", "1", "--methods", "mocosfl", "--runs",
                         str(tmp_path / "runs"), "--out", str(out), "--quiet")

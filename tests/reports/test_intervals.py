@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from reports.intervals import (Interval, bootstrap_mean, bootstrap_means, t_interval, t_intervals, wilson,
-                               wilson_percent)
+from sflaudit.reports.intervals import (Interval, bootstrap_mean, bootstrap_means, t_interval, t_intervals, wilson,
+                                        wilson_percent)
 from sflaudit.errors import SflauditError
 
 DRAWS = 1000

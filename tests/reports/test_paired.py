@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.paired import paired_differences
+from sflaudit.reports.paired import paired_differences
 
 # cifar10-cpu, two seeds (docs/results.md): kNN % of MocoSFL and MonAcoSFL at depths 1 and 17
 KNN = {(1, "mocosfl"): (29.2, 31.3), (1, "monacosfl"): (29.2, 31.7),
@@ -46,7 +46,7 @@ def test_paired_differences__the_first_seed_cell_without_a_seed_is_the_base_seed
 
 
 def test_report__shows_the_paired_table_with_seeds(tmp_path: Path, tiny_config) -> None:
-    from reports.html import ReportInputs, write_report
+    from sflaudit.reports.html import ReportInputs, write_report
 
     rows = [dict(c, run_dir=str(tmp_path / "none"), seed=None if c["seed"] == tiny_config.run.seed else c["seed"])
             for c in _cells()]

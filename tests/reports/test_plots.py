@@ -8,8 +8,8 @@ import matplotlib
 import pytest
 from PIL import Image
 
-from reports.collect import MIB
-from reports.plots import accuracy_plot, all_plots, attack_plot, bandwidth_plot, tradeoff_plot
+from sflaudit.reports.collect import MIB
+from sflaudit.reports.plots import accuracy_plot, all_plots, attack_plot, bandwidth_plot, tradeoff_plot
 
 
 def row(method: str, depth: int, **values: object) -> dict:

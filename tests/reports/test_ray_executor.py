@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reports.collect import collect_rows
-from reports.executors import run_sweep
-from reports.grid import plan_cells
+from sflaudit.reports.collect import collect_rows
+from sflaudit.reports.executors import run_sweep
+from sflaudit.reports.grid import plan_cells
 from sflaudit.artifacts import RunDir
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sflaudit[ray]')")

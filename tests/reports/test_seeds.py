@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from reports.seeds import group_rows
+from sflaudit.reports.seeds import group_rows
 
 
 def _row(cell: str, group: str, knn: float, status: str = "ok") -> dict:

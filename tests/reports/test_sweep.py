@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import reports.sweep as sweep
-from reports.executors import run_sweep
-from reports.grid import Cell, parse_methods, plan_cells
-from reports.sweep import cell_complete, check_configs, run_cell
+import sflaudit.reports.cellstages as cellstages
+import sflaudit.reports.sweep as sweep
+from sflaudit.reports.executors import run_sweep
+from sflaudit.reports.grid import Cell, parse_methods, plan_cells
+from sflaudit.reports.sweep import cell_complete, check_configs, run_cell
 from sflaudit.config import apply_dict
 from sflaudit.artifacts import RunDir
 from sflaudit.config import Config
@@ -24,11 +25,11 @@ class FakeStages:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: dict[str, str] | None = None) -> None:
         self.calls: list[tuple[str, str]] = []
         self.fail = fail or {}      # cell name → stage that raises
-        monkeypatch.setattr(sweep, "train_stage", self.train)
-        monkeypatch.setattr(sweep, "profile_stage", self.profile)
-        monkeypatch.setattr(sweep, "eval_stage", self.eval)
-        monkeypatch.setattr(sweep, "invert_stage", self.invert)
-        monkeypatch.setattr(sweep, "membership_stage", self.membership)
+        monkeypatch.setattr(cellstages, "train_stage", self.train)
+        monkeypatch.setattr(cellstages, "profile_stage", self.profile)
+        monkeypatch.setattr(cellstages, "eval_stage", self.eval)
+        monkeypatch.setattr(cellstages, "invert_stage", self.invert)
+        monkeypatch.setattr(cellstages, "membership_stage", self.membership)
 
     def _do(self, stage: str, path: Path) -> None:
         cell = path.relative_to(self.root(path)).parts[0]
@@ -179,7 +180,7 @@ def test_sweep_killed_midway__restart_redoes_no_finished_cell(monkeypatch, tiny_
     from sflaudit.jobs import prepare_run_dir
     from sflaudit.sfl.trainer import train
 
-    real_train = sweep.train_stage
+    real_train = cellstages.train_stage
     trained: list[str] = []
 
     def killed_on_second_cell(cfg: Config, run_dir: Path, *, quiet: bool) -> dict:
@@ -190,7 +191,7 @@ def test_sweep_killed_midway__restart_redoes_no_finished_cell(monkeypatch, tiny_
             raise KeyboardInterrupt
         return real_train(cfg, run_dir, quiet=quiet)
 
-    monkeypatch.setattr(sweep, "train_stage", killed_on_second_cell)
+    monkeypatch.setattr(cellstages, "train_stage", killed_on_second_cell)
     cells = plan_cells(tiny_config, [1, 2], ["mocosfl"], tmp_path)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(cells, progress=False)
@@ -203,7 +204,7 @@ def test_sweep_killed_midway__restart_redoes_no_finished_cell(monkeypatch, tiny_
         trained.append(run_dir.name)
         return real_train(cfg, run_dir, quiet=quiet)
 
-    monkeypatch.setattr(sweep, "train_stage", counted)
+    monkeypatch.setattr(cellstages, "train_stage", counted)
     results = run_sweep(cells, progress=False)
     assert [r.status for r in results] == ["skipped", "ok"]
     assert trained == ["mocosfl-d1", "mocosfl-d2", "mocosfl-d2"]    # d1 once, d2 killed once and resumed once
@@ -223,7 +224,7 @@ def test_smoke_sweep__a_second_sweep_redoes_nothing(monkeypatch, smoke_sweep, tm
 
 def test_run_sweep__a_vary_axis_widened_by_one_value_trains_only_the_new_cells(monkeypatch, tiny_config: Config,
                                                                               tmp_path: Path) -> None:
-    from reports.grid import parse_vary
+    from sflaudit.reports.grid import parse_vary
 
     fake = FakeStages(monkeypatch)
     first = plan_cells(tiny_config, [1], ["mocosfl", "monacosfl"], tmp_path, vary=parse_vary(["sfl.avg_freq=1"]),
@@ -239,3 +240,18 @@ def test_run_sweep__a_vary_axis_widened_by_one_value_trains_only_the_new_cells(m
     trained = sorted(cell for cell, stage in fake.calls if stage == "train")
     assert trained == ["mocosfl-d1-sfl.avg_freq=2", "monacosfl-d1-sfl.avg_freq=2"]
     assert sum(1 for _, stage in fake.calls if stage == "invert") == 4          # two attacks on each new cell
+
+
+def test_run_cell__its_stages_load_config_dataset_checkpoint_and_client0_once(tiny_config: Config,
+                                                                            tmp_path: Path) -> None:
+    """Train, profile, eval, two attacks and the membership audit of one real cell: one parse of its config, one
+    read of its dataset and of best.pt, one client 0 (sflaudit.memo counts the real loads)."""
+    from sflaudit.memo import stage_memo
+
+    cfg = apply_dict(tiny_config, {"membership": {"images": 16}}, source="test")
+    cell = plan_cells(cfg, [1], ["mocosfl"], tmp_path, attacks=["prior", "decoder"])[0]
+    with stage_memo() as memo:
+        result = run_cell(cell)
+    assert result.status == "ok", result.error
+    assert result.stages_run == ("train", "profile", "eval", "invert", "membership")
+    assert dict(memo.loads) == {"config": 1, "dataset": 1, "checkpoint": 1, "client0": 1}

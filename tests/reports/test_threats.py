@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports.threats import attack_text, defence_notes
+from sflaudit.reports.threats import attack_text, defence_notes
 from sflaudit.config import load_config
 
 

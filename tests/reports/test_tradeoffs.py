@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reports.tradeoffs import (Axis, Constraints, annotate, depth_ranges, dominates, pareto_cells, pareto_indices,
-                               recommend, within_noise)
+from sflaudit.reports.tradeoffs import (Axis, Constraints, annotate, depth_ranges, dominates, pareto_cells,
+                                        pareto_indices, recommend, within_noise)
 from sflaudit.errors import SflauditError
 
 

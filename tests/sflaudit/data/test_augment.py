@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from sflaudit.data import AugmentSpec, augment, augment_unnormalised, normalize
-from sflaudit.data.augment import blur_matrix, color_jitter, crop_boxes, hue_shift, resample_matrix, separable
+from sflaudit.data.augment import blur_matrix, crop_boxes, resample_matrix, separable
+from sflaudit.data.colour import color_jitter, hue_shift
 from sflaudit.errors import SflauditError
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)

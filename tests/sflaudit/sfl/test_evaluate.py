@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from reports.intervals import wilson_percent
+from sflaudit.reports.intervals import wilson_percent
 from sflaudit.sfl.evaluate import linear_probe, probe_batches
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from profiles.run import run_profile
-from profiles.table import profile_rows
+from sflaudit.profiles.run import run_profile
+from sflaudit.profiles.table import profile_rows
 from sflaudit.config import SflConfig, load_config
 from sflaudit.errors import SflauditError
 from sflaudit.sfl.strategies import (

@@ -1,0 +1,160 @@
+"""The stages of a sweep cell as objects: each declares its name, whether its result for the cell's settings is
+already in the run directory (its identity: :mod:`sflaudit.stages`), and ``run(context)``.
+
+The sweep (:func:`sflaudit.reports.sweep.run_cell`) iterates :data:`CELL_STAGES` in order and runs the missing ones
+inside one load-once scope (:mod:`sflaudit.memo`), so that a cell's stages parse its config, read its dataset,
+best.pt and client 0 once. A stage that attacks announces each attack as ``invert:<kind>``. The work of each stage is
+a module function (``train_stage``, …, the seam the sweep's tests replace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+from sflaudit.artifacts import RunDir
+from sflaudit.config import Config
+from sflaudit.errors import SflauditError
+from sflaudit.reports.grid import Cell
+
+StageFn = Callable[[str], None]
+
+
+@dataclass
+class CellContext:
+    """What every stage of one cell reads: the cell, its run directory and the sweep's runtime options."""
+
+    cell: Cell
+    quiet: bool = True
+    lpips_weights: str | None = None
+    on_stage: StageFn | None = None
+
+    @cached_property
+    def cfg(self) -> Config:
+        return self.cell.config()
+
+    @property
+    def run(self) -> RunDir:
+        return RunDir(self.cell.run_dir)
+
+    def announce(self, what: str) -> None:
+        if self.on_stage is not None:
+            self.on_stage(what)
+
+
+class Stage(Protocol):
+    name: str
+
+    def done(self, cell: Cell) -> bool:
+        """Whether the result for the cell's settings is in its run directory."""
+
+    def run(self, ctx: CellContext) -> None:
+        """Produce it (the caller holds the cell's lock)."""
+
+
+def train_stage(cfg: Config, run_dir: Path, *, quiet: bool) -> None:
+    """Train (or resume) the cell; the caller holds the cell's lock."""
+    from sflaudit.jobs import train_run
+
+    train_run(cfg, run_dir, quiet=quiet)
+
+
+def profile_stage(cfg: Config, run_dir: Path) -> None:
+    """profile.json for the schedule the run actually used (from its summary)."""
+    from sflaudit.profiles.run import write_run_profile
+
+    summary = RunDir(run_dir).read_summary()
+    if summary is None:
+        raise SflauditError(f"{run_dir} has no summary.json: training did not finish")
+    write_run_profile(cfg, run_dir, summary.schedule)
+
+
+def eval_stage(cfg: Config, run_dir: Path) -> None:
+    """Linear probe of best.pt with the cell's evaluation settings (evals/<eval id>.json)."""
+    from sflaudit.jobs import run_evaluation
+
+    run_evaluation(RunDir(run_dir).best, cfg.eval, runtime=cfg.run)
+
+
+def invert_stage(cfg: Config, run_dir: Path, *, kind: str, lpips_weights: str | None = None) -> None:
+    """Attack ``kind`` on best.pt with the cell's attack settings (attacks/<attack id>/); the result of a ``shared``
+    attack (the prior) is copied from another cell of the sweep that computed the same one."""
+    from sflaudit.attacks.job import run_invert
+    from sflaudit.auditors import get_attack
+
+    here = Path(run_dir)
+    siblings = sorted(p for p in here.parent.iterdir() if p.is_dir() and p != here) if get_attack(kind).shared else []
+    run_invert(RunDir(run_dir).best, replace(cfg.attack, kind=kind), runtime=cfg.run, lpips_weights=lpips_weights,
+               share_from=siblings)
+
+
+def membership_stage(cfg: Config, run_dir: Path) -> None:
+    """Membership-inference audit of best.pt with the cell's settings (membership/<id>.json)."""
+    from sflaudit.attacks.membership import run_membership
+
+    run_membership(RunDir(run_dir).best, cfg.membership, runtime=cfg.run)
+
+
+class TrainStage:
+    name = "train"
+
+    def done(self, cell: Cell) -> bool:
+        return RunDir(cell.run_dir).is_complete()
+
+    def run(self, ctx: CellContext) -> None:
+        train_stage(ctx.cfg, ctx.cell.run_dir, quiet=ctx.quiet)
+
+
+class ProfileStage:
+    name = "profile"
+
+    def done(self, cell: Cell) -> bool:
+        return RunDir(cell.run_dir).profile_path.is_file()
+
+    def run(self, ctx: CellContext) -> None:
+        profile_stage(ctx.cfg, ctx.cell.run_dir)
+
+
+class EvalStage:
+    name = "eval"
+
+    def done(self, cell: Cell) -> bool:
+        return RunDir(cell.run_dir).eval_path(cell.eval_id).is_file()
+
+    def run(self, ctx: CellContext) -> None:
+        eval_stage(ctx.cfg, ctx.cell.run_dir)
+
+
+class InvertStage:
+    name = "invert"
+
+    def missing(self, cell: Cell) -> list[str]:
+        """The attack kinds of ``cell`` without a result for the cell's settings, in the sweep's order."""
+        run = RunDir(cell.run_dir)
+        return [kind for kind, aid in cell.attack_ids.items() if not run.attack_json(aid).is_file()]
+
+    def done(self, cell: Cell) -> bool:
+        return not self.missing(cell)
+
+    def run(self, ctx: CellContext) -> None:
+        for kind in self.missing(ctx.cell):
+            ctx.announce(f"invert:{kind}")
+            invert_stage(ctx.cfg, ctx.cell.run_dir, kind=kind, lpips_weights=ctx.lpips_weights)
+
+
+class MembershipStage:
+    name = "membership"
+
+    def done(self, cell: Cell) -> bool:
+        mid = cell.membership_id
+        return mid is None or RunDir(cell.run_dir).membership_path(mid).is_file()
+
+    def run(self, ctx: CellContext) -> None:
+        membership_stage(ctx.cfg, ctx.cell.run_dir)
+
+
+CELL_STAGES: tuple[Stage, ...] = (TrainStage(), ProfileStage(), EvalStage(), InvertStage(), MembershipStage())
+STAGES: tuple[str, ...] = tuple(s.name for s in CELL_STAGES)
