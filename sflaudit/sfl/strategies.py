@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from torch import Tensor
 
 from sflaudit.errors import SflauditError
+from sflaudit.plugins import Registry
 from sflaudit.sfl.sync import average_states
 
 PAYLOADS: tuple[str, ...] = ("online", "momentum")
@@ -115,35 +116,34 @@ class MonAcoSFL(SyncStrategy):
         return _BOTH if sync % sfl.momentum_sync_every == 0 else _ONLINE
 
 
-_REGISTRY: dict[str, SyncStrategy] = {}
+def _check(strategy: SyncStrategy) -> None:
+    if not callable(getattr(strategy, "plan", None)) or not callable(getattr(strategy, "merge", None)):
+        raise SflauditError(f"a sync method plug-in needs plan() and merge(), got {type(strategy).__name__}")
+
+
+METHODS: Registry[SyncStrategy] = Registry("sflaudit.methods", "method", key="sfl.method", check=_check)
+MOCOSFL, MONACOSFL = MocoSFL(), MonAcoSFL()      # the built-ins, registered by sflaudit's own entry points
 
 
 def register_strategy(strategy: SyncStrategy, *, replace: bool = False) -> SyncStrategy:
-    """Make ``strategy`` available as ``sfl.method = strategy.name``; returns it."""
-    if not strategy.name or not strategy.name.isidentifier():
-        raise SflauditError(f"strategy name {strategy.name!r} must be a non-empty identifier")
-    if strategy.name in _REGISTRY and not replace:
-        raise SflauditError(f"a sync strategy named {strategy.name!r} is already registered")
-    _REGISTRY[strategy.name] = strategy
-    return strategy
+    """Make ``strategy`` available as ``sfl.method = strategy.name``; returns it (or declare it as an entry point
+    in the ``sflaudit.methods`` group of your own package)."""
+    return METHODS.register(strategy, replace=replace)
 
 
 def unregister_strategy(name: str) -> None:
     """Remove a registered strategy (tests that register a temporary one)."""
-    _REGISTRY.pop(name, None)
+    METHODS.unregister(name)
 
 
 def get_strategy(name: str) -> SyncStrategy:
     """The registered strategy called ``name``; SflauditError naming the valid ones otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SflauditError(f"method {name!r} is not one of {', '.join(strategy_names())}") from None
+    return METHODS.get(name)
 
 
 def strategy_names() -> tuple[str, ...]:
-    """Registered method names, in registration order (the built-in ``mocosfl``, ``monacosfl`` first)."""
-    return tuple(_REGISTRY)
+    """Registered method names (the built-in ``mocosfl``, ``monacosfl`` first)."""
+    return METHODS.names()
 
 
 
@@ -189,7 +189,3 @@ def send_payloads(strategy: SyncStrategy, number: int, sfl: SflSettings,
     merged = {p: strategy.merge(states[p], pool, sfl) for p in PAYLOADS}
     download_payloads(plan, merged, n, link, lambda c, p, t: None)
     return plan, merged
-
-
-register_strategy(MocoSFL())
-register_strategy(MonAcoSFL())

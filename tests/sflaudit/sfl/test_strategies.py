@@ -65,7 +65,7 @@ def test_sync_plan__merged_payload_must_have_been_uploaded() -> None:
 
 def test_registry__built_ins_first_unknown_and_duplicate_names_are_errors() -> None:
     assert strategy_names()[:2] == ("mocosfl", "monacosfl")
-    with pytest.raises(SflauditError, match="method 'fedprox' is not one of mocosfl, monacosfl"):
+    with pytest.raises(SflauditError, match="sfl.method = 'fedprox' is not one of mocosfl, monacosfl"):
         get_strategy("fedprox")
     with pytest.raises(SflauditError, match="already registered"):
         register_strategy(get_strategy("mocosfl").__class__())
