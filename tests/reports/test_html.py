@@ -165,3 +165,17 @@ def test_bad_options_are_one_line_errors(tmp_path: Path) -> None:
                             "--quiet", *args)
         assert isinstance(result.exception, SflauditError), args
         assert message in str(result.exception)
+
+
+def test_answer_card__a_pick_no_attack_beats_says_so_in_words(tmp_path: Path, tiny_config: Config) -> None:
+    """The worst attack below the prior is no negative leakage: the card says no attack beats the knows-nothing
+    baseline (the demo read "above prior −0.088")."""
+    row = {"cell": "mocosfl-d1", "method": "mocosfl", "depth": 1, "run_dir": str(tmp_path), "status": "ok",
+           "knn_best": 40.0, "attack_ssim": 0.1, "attack_ssim_by": "decoder", "prior_ssim": 0.188,
+           "attack_ssim_above_prior": -0.088, "attack_prior_ssim": 0.188, "attack_decoder_ssim": 0.1,
+           "mb_per_client": 1.0}
+    inputs = ReportInputs(rows=[row], config=tiny_config, depths=[1], methods=["mocosfl"], runs=tmp_path,
+                          attacks=["prior", "decoder"])
+    text = write_report(inputs, tmp_path / "r.html").html.read_text()
+    assert "no attack beats the prior" in text and "0.088 below it" in text
+    assert "above prior <b>-0.088" not in text and "above prior <b>−0.088" not in text
