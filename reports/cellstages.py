@@ -18,6 +18,7 @@ from typing import Protocol
 from sflaudit.artifacts import RunDir
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
+from sflaudit.stages import training_id
 from sflaudit.reports.grid import Cell
 
 StageFn = Callable[[str], None]
@@ -47,6 +48,12 @@ class CellContext:
 
 class Stage(Protocol):
     name: str
+
+    def identity(self, cell: Cell) -> str:
+        """What must match for an existing result to be reused (:mod:`sflaudit.stages`' ids)."""
+
+    def outputs(self, cell: Cell) -> list[Path]:
+        """The files the stage writes for the cell's settings (its result is there when they all are)."""
 
     def done(self, cell: Cell) -> bool:
         """Whether the result for the cell's settings is in its run directory."""
@@ -101,6 +108,13 @@ def membership_stage(cfg: Config, run_dir: Path) -> None:
 class TrainStage:
     name = "train"
 
+    def identity(self, cell: Cell) -> str:
+        return training_id(cell.config())
+
+    def outputs(self, cell: Cell) -> list[Path]:
+        run = RunDir(cell.run_dir)
+        return [run.config, run.ckpt, run.best, run.summary_path]
+
     def done(self, cell: Cell) -> bool:
         return RunDir(cell.run_dir).is_complete()
 
@@ -110,6 +124,12 @@ class TrainStage:
 
 class ProfileStage:
     name = "profile"
+
+    def identity(self, cell: Cell) -> str:
+        return training_id(cell.config())            # analytic, from what training produced
+
+    def outputs(self, cell: Cell) -> list[Path]:
+        return [RunDir(cell.run_dir).profile_path]
 
     def done(self, cell: Cell) -> bool:
         return RunDir(cell.run_dir).profile_path.is_file()
@@ -121,6 +141,12 @@ class ProfileStage:
 class EvalStage:
     name = "eval"
 
+    def identity(self, cell: Cell) -> str:
+        return cell.eval_id
+
+    def outputs(self, cell: Cell) -> list[Path]:
+        return [RunDir(cell.run_dir).eval_path(cell.eval_id)]
+
     def done(self, cell: Cell) -> bool:
         return RunDir(cell.run_dir).eval_path(cell.eval_id).is_file()
 
@@ -130,6 +156,13 @@ class EvalStage:
 
 class InvertStage:
     name = "invert"
+
+    def identity(self, cell: Cell) -> str:
+        return ",".join(cell.attack_ids.values())
+
+    def outputs(self, cell: Cell) -> list[Path]:
+        run = RunDir(cell.run_dir)
+        return [run.attack_json(aid) for aid in cell.attack_ids.values()]
 
     def missing(self, cell: Cell) -> list[str]:
         """The attack kinds of ``cell`` without a result for the cell's settings, in the sweep's order."""
@@ -147,6 +180,13 @@ class InvertStage:
 
 class MembershipStage:
     name = "membership"
+
+    def identity(self, cell: Cell) -> str:
+        return cell.membership_id or "off"
+
+    def outputs(self, cell: Cell) -> list[Path]:
+        mid = cell.membership_id
+        return [] if mid is None else [RunDir(cell.run_dir).membership_path(mid)]
 
     def done(self, cell: Cell) -> bool:
         mid = cell.membership_id
