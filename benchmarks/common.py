@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
+import random
 import resource
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import binom
 from torch import Tensor
 
 from sflaudit.artifacts import AttackRecord, RunDir
@@ -114,6 +119,15 @@ def warm_up(fn: Callable[[], object], *, max_steps: int = 8, faults: int = 2000)
     return max_steps
 
 
+def time_call(fn: Callable[[], object], device: torch.device = torch.device("cpu")) -> float:
+    """Seconds of one call of ``fn``; on CUDA timed to the end of its queued kernels."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - t0
+
+
 def time_it(fn: Callable[[], object], steps: int, warmup: int | None = None, *,
             device: torch.device = torch.device("cpu")) -> float:
     """Median seconds per call of ``fn`` over ``steps`` calls, after ``warmup`` calls (None: :func:`warm_up`).
@@ -122,14 +136,7 @@ def time_it(fn: Callable[[], object], steps: int, warmup: int | None = None, *,
         warm_up(fn)
     for _ in range(warmup or 0):
         fn()
-    times = []
-    for _ in range(steps):
-        synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(time_call(fn, device) for _ in range(steps))
 
 
 def floor_step(t: Trainer, precision: str, per_client: bool = False) -> Callable[[], None]:
@@ -179,13 +186,80 @@ def floor_step(t: Trainer, precision: str, per_client: bool = False) -> Callable
     return step
 
 
+def sync_share(t: Trainer) -> float:
+    """Syncs per training step of trainer ``t``: syncs per epoch ÷ steps per epoch (11 / 125 in the paper setting)."""
+    return t.schedule.syncs_per_epoch / t.schedule.steps_per_epoch
+
+
 def trainer_seconds(t: Trainer, steps: int, warmup: int | None = None) -> tuple[float, float]:
     """(seconds per step including its share of the syncs, seconds per sync) of trainer ``t``: the median
-    ``Trainer.train_step`` plus one sync × syncs per epoch ÷ steps per epoch (11 per 125 in the paper setting)."""
+    ``Trainer.train_step`` plus one sync × :func:`sync_share` (11 per 125 in the paper setting)."""
     step_s = time_it(t.train_step, steps, warmup, device=t.device)
     sync_s = time_it(t.sync, 1, warmup=0, device=t.device)
-    sch = t.schedule
-    return step_s + sync_s * sch.syncs_per_epoch / sch.steps_per_epoch, sync_s
+    return step_s + sync_s * sync_share(t), sync_s
+
+
+# ------------------------------------------------------------------------ paired, interleaved timing statistics
+
+def balanced_orders(k: int, rounds: int, seed: int = 0) -> list[tuple[int, ...]]:
+    """The order in which to call ``k`` timed functions in each of ``rounds`` interleaved rounds.
+
+    All ``k!`` permutations of ``range(k)``, shuffled once by ``random.Random(seed)``, are used in turn, so every
+    function takes every position equally often over each ``k!`` consecutive rounds (none always goes first) and
+    the schedule is the same on every run with the same seed.
+    """
+    perms = list(itertools.permutations(range(k)))
+    random.Random(seed).shuffle(perms)
+    return [perms[r % len(perms)] for r in range(rounds)]
+
+
+@dataclass(frozen=True)
+class RatioSummary:
+    """The per-repetition ratios floor ÷ trainer of one benchmark row, summarised by :func:`ratio_summary`."""
+
+    n: int                 # repetitions
+    median: float          # median ratio
+    low: float             # distribution-free confidence interval for the median: order statistics
+    high: float            # ``rank`` and ``n + 1 - rank`` of the sorted ratios
+    rank: int
+    coverage: float        # the interval's exact coverage, 1 − 2 · P(Binomial(n, ½) ≤ rank − 1)
+    q1: float              # lower and upper quartiles (numpy's default, linear interpolation): the IQR
+    q3: float
+    verdict: str           # "yes" | "no" | "can't tell" (ratio ≥ threshold?)
+
+
+def ratio_summary(pairs: Sequence[tuple[float, float]], *, threshold: float = 0.97,
+                  confidence: float = 0.95) -> RatioSummary:
+    """Median of the paired ratios floor s ÷ trainer s, with a distribution-free interval, IQR and verdict.
+
+    Args:
+        pairs: (trainer seconds, floor seconds) per repetition, each pair measured in the same repetition.
+        threshold: the ratio the verdict asks about (median ratio ≥ ``threshold``?).
+        confidence: the interval's nominal coverage.
+
+    The interval for the median is the pair of order statistics ``[x_(l), x_(n+1-l)]`` of the sorted ratios with
+    ``l = scipy.stats.binom.ppf((1 - confidence) / 2, n, 1/2)`` (at least 1): the number of ratios below the true
+    median is Binomial(n, ½) whatever the ratios' distribution, so the interval covers the median with probability
+    ``1 - 2 · binom.cdf(l - 1, n, 1/2)`` ≥ ``confidence`` (the sign-test interval). With too few repetitions for
+    ``confidence`` (fewer than 6 at 95 %) it is the full range ``[min, max]`` and its coverage is below ``confidence``.
+
+    Verdict: ``yes`` when the interval lies at or above ``threshold``, ``no`` when it lies below, ``can't tell``
+    when it straddles ``threshold`` or when its coverage is below ``confidence``.
+    """
+    if not pairs:
+        raise ValueError("ratio_summary needs at least one (trainer, floor) pair")
+    ratios = sorted(floor / trainer for trainer, floor in pairs)
+    n = len(ratios)
+    rank = max(1, int(binom.ppf((1 - confidence) / 2, n, 0.5)))
+    coverage = float(1 - 2 * binom.cdf(rank - 1, n, 0.5))
+    low, high = ratios[rank - 1], ratios[n - rank]
+    q1, q3 = (float(q) for q in np.percentile(ratios, [25, 75]))
+    if coverage < confidence or low < threshold <= high:
+        verdict = "can't tell"
+    else:
+        verdict = "yes" if low >= threshold else "no"
+    return RatioSummary(n=n, median=float(statistics.median(ratios)), low=low, high=high, rank=rank,
+                        coverage=coverage, q1=q1, q3=q3, verdict=verdict)
 
 
 # ----------------------------------------------------------------------------------------------------- memory

@@ -138,3 +138,17 @@ def test_the_design_page_names_every_module() -> None:
     missing = sorted(str(p.relative_to(ROOT)) for folder in FOLDERS for p in (ROOT / folder).rglob("*.py")
                      if p.stem not in {"__init__", "__main__"} and p.stem not in words)
     assert missing == []
+
+
+def test_the_install_puts_only_the_sflaudit_package_on_the_path() -> None:
+    """attacks/, profiles/, reports/ and cli/ install as sflaudit.* (package-dir): no generic top-level names that
+    would shadow another project's modules (run from outside the checkout, as a user's program is)."""
+    import subprocess
+    import sys
+
+    code = ("import importlib.util, importlib.metadata as m; "
+            "print(m.distribution('sflaudit').read_text('top_level.txt').split(), "
+            "[n for n in ('attacks', 'profiles', 'reports', 'cli') if importlib.util.find_spec(n)], "
+            "[importlib.util.find_spec(f'sflaudit.{n}') is not None for n in ('attacks', 'profiles', 'reports', 'cli')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=60)
+    assert out.stdout.strip() == "['sflaudit'] [] [True, True, True, True]", out.stderr

@@ -140,12 +140,22 @@ def _run(*args: str, timeout: float = 60) -> str:
 
 def test_train_step__tiny_mode_prints_one_finite_row() -> None:
     out = _run("benchmarks/train_step.py", "--tiny", "--depths", "1", "--modes", "client", "--precisions", "fp32",
-               "--steps", "1")
-    rows = [line.split() for line in out.splitlines() if line.split()[:3] == ["1", "client", "fp32"]]
-    assert len(rows) == 1
-    trainer_s, sync_s, floor_s = (float(v) for v in rows[0][3:6])
-    assert trainer_s > 0 and sync_s > 0 and floor_s > 0
-    assert "width 0.125" in out and "B 4" in out
+               "--steps", "1", "--repeats", "3")
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| depth | mode | precision |"))
+    assert lines[header + 1].startswith("|---")
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines[header + 2:]
+            if line.startswith("| ")]
+    assert len(rows) == 1 and rows[0][:3] == ["1", "client", "fp32"]
+    row = rows[0]
+    assert len(row) == len(lines[header].strip().strip("|").split("|")) == 13
+    trainer_s, sync_s, floor_s, pc_floor_s = (float(row[i]) for i in (3, 4, 5, 9))
+    assert trainer_s > 0 and sync_s > 0 and floor_s > 0 and pc_floor_s > 0
+    for ratio, verdict in ((row[6], row[8]), (row[10], row[12])):
+        median, low, high = (float(v) for v in re.fullmatch(r"([\d.]+) \[([\d.]+), ([\d.]+)\]", ratio).groups())
+        assert 0 < low <= median <= high
+        assert verdict == "can't tell"   # 3 repetitions cannot give a 95 % interval
+    assert "width 0.125" in out and "B 4" in out and "3 repetitions × 1 round of" in out
 
 
 def test_augment_throughput__short_window_prints_a_rate() -> None:
