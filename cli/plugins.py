@@ -10,17 +10,23 @@ import typer
 
 
 def plugins(json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """List the registered attack plug-ins and sync methods (what --attacks, attack.kind and sfl.method accept)."""
+    """List the registered plug-ins: attacks, defences, sync methods and networks (what --attacks, attack.kind,
+    defence.*, sfl.method and model.arch accept)."""
     import json
 
+    from sflaudit.architectures import arch_names
     from sflaudit.auditors import ATTACKS
+    from sflaudit.defenders import DEFENCES
     from sflaudit.sfl.strategies import strategy_names
 
     attacks = [{"name": p.name, "default": p.default, "floor": p.floor, "attacker": p.threat.attacker,
                 "holds": list(p.threat.holds), "active": p.threat.active,
                 "settings": {name: default for name, (_, default) in p.fields().items()}} for p in ATTACKS]
     if json_out:
-        typer.echo(json.dumps({"attacks": attacks, "methods": list(strategy_names())}, indent=2))
+        defences = [{"name": d.name, "acts": d.acts, "settings": {k: v for k, (_, v) in d.fields().items()}}
+                    for d in DEFENCES]
+        typer.echo(json.dumps({"attacks": attacks, "defences": defences, "methods": list(strategy_names()),
+                               "archs": list(arch_names())}, indent=2))
         return
     typer.echo("attacks (attack.kind, sflaudit report --attacks):")
     for a in attacks:
@@ -28,4 +34,8 @@ def plugins(json_out: Annotated[bool, typer.Option("--json", help="Machine-reada
                           if on)
         typer.echo(f"  {a['name']}{f' [{flags}]' if flags else ''}: {a['attacker']} holding {'; '.join(a['holds'])}")
         typer.echo(f"      settings: {', '.join(f'{k}={v}' for k, v in a['settings'].items())}")
+    typer.echo("defences (defence.*):")
+    for d in DEFENCES:
+        typer.echo(f"  {d.name} [{d.acts}]: {', '.join(f'{k}={v}' for k, (_, v) in d.fields().items())}")
     typer.echo(f"methods (sfl.method): {', '.join(strategy_names())}")
+    typer.echo(f"archs (model.arch): {', '.join(arch_names())}")

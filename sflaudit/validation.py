@@ -11,7 +11,6 @@ from sflaudit.errors import SflauditError
 _CHOICES: dict[str, tuple[str, ...]] = {
     "data.augment": ("mocov1", "mocov2", "none"),
     "data.partition": ("shards", "iid", "dirichlet"),
-    "model.arch": ("resnet18", "resnet34", "mobilenetv2"),
     "sfl.wire_dtype": ("float32", "bfloat16", "float16"),
     "sfl.batch_sampling": ("random", "epoch"),
     "ssl.moco_version": ("V1", "smallV2", "V2", "largeV2"),

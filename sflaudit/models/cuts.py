@@ -17,18 +17,20 @@ checkpointed client state dicts load into ``split_model(arch, depth, width=…).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from sflaudit.architectures import ARCHS as PLUGIN_ARCHS
+from sflaudit.architectures import BUILTIN_ARCHS, ArchPlugin, arch_names
 from sflaudit.errors import SflauditError
+from sflaudit.models.bottleneck import bottleneck_layers, parse_bottleneck  # noqa: F401
 from sflaudit.models.layers import Chain, GlobalPool
 from sflaudit.models.mobilenetv2 import mobilenetv2_feature_dim, mobilenetv2_units
 from sflaudit.models.resnet import RESNET_BLOCKS, BasicBlock, resnet_feature_dim, resnet_units, split_block
 
-ARCHS: tuple[str, ...] = ("resnet18", "resnet34", "mobilenetv2")
+ARCHS: tuple[str, ...] = BUILTIN_ARCHS        # hand tables; registered plug-ins: sflaudit.architectures
 
 _MAX_DEPTH = {"resnet18": 17, "resnet34": 33, "mobilenetv2": 19}
 
@@ -82,9 +84,17 @@ class SplitModel:
     info: CutInfo
 
 
+def _plugin(arch: str) -> ArchPlugin | None:
+    """The registered plug-in of ``arch`` (None for a built-in); one line for an unknown name."""
+    if arch in ARCHS:
+        return None
+    if arch not in PLUGIN_ARCHS:
+        raise SflauditError(f"unknown arch {arch!r} (valid: {', '.join(arch_names())})")
+    return PLUGIN_ARCHS.get(arch)
+
+
 def _check_arch(arch: str) -> None:
-    if arch not in ARCHS:
-        raise SflauditError(f"unknown arch {arch!r} (valid: {', '.join(ARCHS)})")
+    _plugin(arch)
 
 
 def _check_width(width: float) -> None:
@@ -98,8 +108,11 @@ def _check_input_size(input_size: int) -> None:
 
 
 def depth_range(arch: str) -> range:
-    """Valid depths: resnet18 1..17, resnet34 1..33, mobilenetv2 1..19."""
-    _check_arch(arch)
+    """Valid depths: resnet18 1..17, resnet34 1..33, mobilenetv2 1..19; a plug-in 1..its number of units."""
+    plugin = _plugin(arch)
+    if plugin is not None:
+        with torch.device("meta"):
+            return range(1, len(plugin.units(1.0)) + 1)
     return range(1, _MAX_DEPTH[arch] + 1)
 
 
@@ -116,7 +129,8 @@ def reference_cut_to_depth(arch: str, cut: int) -> int:
     ResNet: 2·cut − 1 (cut 1..1+blocks). MobileNetV2: stage map of protocol §2.2, cuts 1..9 → depths
     1, 2, 4, 7, 11, 14, 17, 18, 19.
     """
-    _check_arch(arch)
+    if _plugin(arch) is not None:
+        raise SflauditError(f"the reference code has no cut table for {arch}")
     top = 9 if arch == "mobilenetv2" else 1 + sum(RESNET_BLOCKS[arch])
     if isinstance(cut, bool) or not isinstance(cut, int) or not 1 <= cut <= top:
         raise SflauditError(f"reference cut {cut!r} is out of range for {arch} (1..{top})")
@@ -125,13 +139,23 @@ def reference_cut_to_depth(arch: str, cut: int) -> int:
 
 def feature_dim(arch: str, width: float = 1.0) -> int:
     """Backbone feature size F after global pooling (512·width for ResNet, 1280·width for MobileNetV2)."""
-    _check_arch(arch)
+    plugin = _plugin(arch)
     _check_width(width)
+    if plugin is not None:
+        return plugin.feature_dim(width)
     return mobilenetv2_feature_dim(width) if arch == "mobilenetv2" else resnet_feature_dim(width)
 
 
 def _units(arch: str, width: float) -> list[tuple[str, nn.Module]]:
+    plugin = _plugin(arch)
+    if plugin is not None:
+        return list(plugin.units(width))
     return mobilenetv2_units(width) if arch == "mobilenetv2" else resnet_units(arch, width)
+
+
+def _sends_two(arch: str, depth: int) -> bool:
+    """A ResNet mid-block cut sends the block's mid activation and its shortcut output."""
+    return arch in RESNET_BLOCKS and depth % 2 == 0
 
 
 def build_backbone(arch: str, width: float = 1.0) -> Chain:
@@ -146,8 +170,8 @@ def _split_units(
 ) -> tuple[list[tuple[str, nn.Module]], list[tuple[str, nn.Module]], tuple[str, ...]]:
     """(client units, server units incl. pool, human-readable client layer names)."""
     units = _units(arch, width)
-    if arch == "mobilenetv2" or depth % 2 == 1:
-        n = depth if arch == "mobilenetv2" else 1 + (depth - 1) // 2
+    if not _sends_two(arch, depth):
+        n = depth if arch not in RESNET_BLOCKS else 1 + (depth - 1) // 2
         client, server = units[:n], units[n:]
         names = tuple(name for name, _ in client)
     else:
@@ -178,36 +202,6 @@ def _sent_shape(client: Chain, input_size: int) -> tuple[int, int]:
     return channels, side
 
 
-def parse_bottleneck(spec: str) -> tuple[int, int] | None:
-    """``defence.bottleneck``: ``"none"`` → None; ``"C8S1"`` → (8, 1): C ≥ 1 channels, stride S = 1, 2, 4, …"""
-    if spec == "none":
-        return None
-    match = re.fullmatch(r"C([1-9][0-9]*)S([1-9][0-9]*)", spec)
-    if match is None or int(match[2]) & (int(match[2]) - 1):
-        raise SflauditError(f"defence.bottleneck = {spec!r} is not 'none' or CxSy (x channels ≥ 1, stride y a "
-                            "power of two, e.g. C8S1, C4S2)")
-    return int(match[1]), int(match[2])
-
-
-def bottleneck_layers(in_channels: int, channels: int, stride: int) -> tuple[nn.Sequential, nn.Sequential]:
-    """(client compression, server expansion) of a CxSy bottleneck (protocol §1.10): stride 1 → one 3×3 conv
-    in→C (and C→in back); stride S ≥ 2 → log2 S stride-2 3×3 convs (ConvTranspose2d back, each doubling the side);
-    ReLU after every layer, as the reference. B×in×h×w → B×C×(h/S)×(w/S) → B×in×h×w."""
-    steps = max(1, stride.bit_length() - 1)
-    down: list[nn.Module] = []
-    up: list[nn.Module] = []
-    for i in range(steps):
-        src, dst = (in_channels if i == 0 else channels), channels
-        if stride == 1:
-            down += [nn.Conv2d(src, dst, 3, 1, 1), nn.ReLU()]
-        else:
-            down += [nn.Conv2d(src, dst, 3, 2, 1), nn.ReLU()]
-        out = in_channels if i == steps - 1 else channels
-        up += ([nn.Conv2d(channels, out, 3, 1, 1)] if stride == 1
-               else [nn.ConvTranspose2d(channels, out, 3, 2, 1, output_padding=1)]) + [nn.ReLU()]
-    return nn.Sequential(*down), nn.Sequential(*up)
-
-
 def _with_bottleneck(arch: str, depth: int, input_size: int, client: list[tuple[str, nn.Module]],
                      server: list[tuple[str, nn.Module]], spec: str
                      ) -> tuple[list[tuple[str, nn.Module]], list[tuple[str, nn.Module]]]:
@@ -220,7 +214,7 @@ def _with_bottleneck(arch: str, depth: int, input_size: int, client: list[tuple[
     if side % stride:
         raise SflauditError(f"defence.bottleneck = {spec!r}: stride {stride} does not divide the {side}×{side} "
                             f"activation at {arch} depth {depth}")
-    k = 2 if arch != "mobilenetv2" and depth % 2 == 0 else 1
+    k = 2 if _sends_two(arch, depth) else 1
     down, up = bottleneck_layers(c * k, channels, stride)
     return [*client, ("bottleneck", down)], [("expand", up), *server]
 
@@ -231,7 +225,7 @@ def _describe(
 ) -> CutInfo:
     """CutInfo of a client module (real or on the meta device); a bottleneck sends its one compressed tensor."""
     c, side = _sent_shape(client, input_size)
-    k = 2 if arch != "mobilenetv2" and depth % 2 == 0 and bottleneck == "none" else 1
+    k = 2 if _sends_two(arch, depth) and bottleneck == "none" else 1
     return CutInfo(
         arch=arch,
         depth=depth,

@@ -73,7 +73,7 @@ class BottleneckSettings:
     bottleneck: str = "none"         # none | CxSy: client conv to C channels, stride S; server expands back
 
     def validate(self) -> None:
-        from sflaudit.models.cuts import parse_bottleneck   # local: keeps reading the declarations light
+        from sflaudit.models.bottleneck import parse_bottleneck   # local: keeps reading the declarations light
 
         parse_bottleneck(self.bottleneck)
 
