@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sflaudit.auditors import AttackPlugin, ThreatModel
-from sflaudit.validation import check_range
+from sflaudit.validation import Ranges, check_ranges
 
 _WEIGHTS = "synced client weights (client 0 online, eval mode)"
 _AUX = "auxiliary set"
@@ -41,13 +41,12 @@ class DecoderSettings:
     targets: int = 128               # fixed test images reconstructed
     faithful: bool = False           # reproduce the reference's measurement quirks (JPEG ground truth, Q7)
 
+    RANGES: ClassVar[Ranges] = (("aux_fraction", 0.0, 1.0, False, True), ("epochs", 1, None, True, True),
+                                ("batch", 1, None, True, True), ("lr", 0.0, None, False, True),
+                                ("patience", 0, None, True, True), ("targets", 1, None, True, True))
+
     def validate(self) -> None:
-        check_range("attack.aux_fraction", self.aux_fraction, 0.0, 1.0, False, True)
-        check_range("attack.epochs", self.epochs, 1, None)
-        check_range("attack.batch", self.batch, 1, None)
-        check_range("attack.lr", self.lr, 0.0, None, False, True)
-        check_range("attack.patience", self.patience, 0, None)
-        check_range("attack.targets", self.targets, 1, None)
+        check_ranges("attack", self)
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,8 @@ class HybridSettings(DecoderSettings):
     tv_weight: float = 0.01
     hybrid_pull: float = 0.1         # weight of the pull ||x − x_decoder||² (per-pixel mean)
 
-    def validate(self) -> None:
-        super().validate()
-        check_range("attack.hybrid_steps", self.hybrid_steps, 1, None)
-        check_range("attack.hybrid_lr", self.hybrid_lr, 0.0, None, False, True)
-        check_range("attack.tv_weight", self.tv_weight, 0.0, None)
-        check_range("attack.hybrid_pull", self.hybrid_pull, 0.0, None)
+    RANGES: ClassVar[Ranges] = (("hybrid_steps", 1, None, True, True), ("hybrid_lr", 0.0, None, False, True),
+                                ("tv_weight", 0.0, None, True, True), ("hybrid_pull", 0.0, None, True, True))
 
 
 @dataclass(frozen=True)
@@ -73,12 +68,10 @@ class SubstituteSettings(DecoderSettings):
     substitute_lr: float = 1e-3      # Adam lr of the substitute client and its critic
     substitute_observed: int = 1024  # real training activations the server kept
 
-    def validate(self) -> None:
-        super().validate()
-        check_range("attack.substitute_steps", self.substitute_steps, 1, None)
-        check_range("attack.substitute_budget", self.substitute_budget, 0.0, None)
-        check_range("attack.substitute_lr", self.substitute_lr, 0.0, None, False, True)
-        check_range("attack.substitute_observed", self.substitute_observed, 2, None)
+    RANGES: ClassVar[Ranges] = (("substitute_steps", 1, None, True, True),
+                                ("substitute_budget", 0.0, None, True, True),
+                                ("substitute_lr", 0.0, None, False, True),
+                                ("substitute_observed", 2, None, True, True))
 
 
 @dataclass(frozen=True)
@@ -89,11 +82,11 @@ class WhiteboxSettings:
     targets: int = 128
     faithful: bool = False
 
+    RANGES: ClassVar[Ranges] = (("whitebox_steps", 1, None, True, True), ("whitebox_lr", 0.0, None, False, True),
+                                ("tv_weight", 0.0, None, True, True), ("targets", 1, None, True, True))
+
     def validate(self) -> None:
-        check_range("attack.whitebox_steps", self.whitebox_steps, 1, None)
-        check_range("attack.whitebox_lr", self.whitebox_lr, 0.0, None, False, True)
-        check_range("attack.tv_weight", self.tv_weight, 0.0, None)
-        check_range("attack.targets", self.targets, 1, None)
+        check_ranges("attack", self)
 
 
 _DECODER_IDS = (("decoder", ""), ("aux_fraction", "aux"), ("epochs", "ep"), ("batch", "b"), ("lr", "lr"),
@@ -171,7 +164,8 @@ SUBSTITUTE = AttackPlugin(
     suffix=_clean)
 
 WHITEBOX = AttackPlugin(
-    name="whitebox", order=4, settings=WhiteboxSettings, run=_runner("run_whitebox"), label="whitebox", style=(0, (1, 1)),
+    name="whitebox", order=4, settings=WhiteboxSettings, run=_runner("run_whitebox"), label="whitebox",
+    style=(0, (1, 1)),
     threat=ThreatModel(holds=(_WEIGHTS, _TARGETS), client_weights=True, uses_aux=False, target_activations=True),
     describe=lambda s: (f"white-box optimisation: {s.get('whitebox_steps')} steps, lr {s.get('whitebox_lr')}, "
                         f"total-variation weight {s.get('tv_weight')}"),

@@ -15,18 +15,12 @@ from sflaudit.sfl.strategies import PAYLOAD_KINDS, get_strategy
 class ScheduleLike(Protocol):
     """The numbers of a ``sflaudit.sfl.schedule.Schedule`` that traffic depends on."""
 
-    @property
-    def steps_per_epoch(self) -> int: ...
-    @property
-    def epochs(self) -> int: ...
-    @property
-    def pool_size(self) -> int: ...
-    @property
-    def clients(self) -> int: ...
-    @property
-    def sync_batches(self) -> tuple[int, ...]: ...
-    @property
-    def rows_per_client(self) -> int: ...
+    steps_per_epoch: int
+    epochs: int
+    pool_size: int
+    clients: int
+    sync_batches: tuple[int, ...]
+    rows_per_client: int
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ offending value and the valid range. Reads fields by name only (no import of ``s
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sflaudit.errors import SflauditError
@@ -22,7 +23,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 # (key, low, high, low inclusive, high inclusive); None = unbounded
-_RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
+Ranges = tuple[tuple[str, float | None, float | None, bool, bool], ...]
+_RANGES: Ranges = (
     ("data.dirichlet_alpha", 0.0, None, False, True),
     ("data.fraction", 0.0, 1.0, False, True),
     ("model.width", 0.0, 4.0, False, True),
@@ -66,6 +68,21 @@ def check_range(key: str, value: float, low: float | None, high: float | None, l
     bad_high = high is not None and (value > high if hi_inc else value >= high)
     if bad_low or bad_high:
         raise SflauditError(f"{key} = {value!r} is out of range {_range_text(low, high, lo_inc, hi_inc)}")
+
+
+def check_ranges(section: str, settings: Any) -> None:
+    """A plug-in's settings against the ``RANGES`` of its class and bases — (field, low, high, low inclusive, high
+    inclusive), as :data:`_RANGES` — and every float among them finite; one line naming ``section.field``."""
+    seen: set[str] = set()
+    for cls in type(settings).__mro__:
+        for name, low, high, lo_inc, hi_inc in cls.__dict__.get("RANGES", ()):
+            if name in seen:
+                continue
+            seen.add(name)
+            value = getattr(settings, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SflauditError(f"{section}.{name} = {value!r} must be a finite number")
+            check_range(f"{section}.{name}", value, low, high, lo_inc, hi_inc)
 
 
 def _range_text(low: float | None, high: float | None, lo_inc: bool, hi_inc: bool) -> str:

@@ -4,27 +4,28 @@ settings, checks, where each acts and the page's note. The wire encodings (top-k
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sflaudit.defenders import DefencePlugin
 from sflaudit.errors import SflauditError
-from sflaudit.validation import check_range
+from sflaudit.validation import Ranges, check_ranges
 
 
-def _finite(key: str, value: float) -> None:
-    if not math.isfinite(value):
-        raise SflauditError(f"{key} = {value!r} must be a finite number")
+class _Ranged:
+    """Settings checked against their ``RANGES`` (sflaudit.validation.check_ranges)."""
+
+    RANGES: ClassVar[Ranges] = ()
+
+    def validate(self) -> None:
+        check_ranges("defence", self)
 
 
 @dataclass(frozen=True)
-class NoiseSettings:
+class NoiseSettings(_Ranged):
     noise: float = 0.0               # Gaussian σ on sent activations, relative to each sample's RMS (0 = off)
 
-    def validate(self) -> None:
-        check_range("defence.noise", self.noise, 0.0, None)
-        _finite("defence.noise", self.noise)
+    RANGES: ClassVar[Ranges] = (("noise", 0.0, None, True, True),)
 
 
 @dataclass(frozen=True)
@@ -37,35 +38,27 @@ class QuantizeSettings:
 
 
 @dataclass(frozen=True)
-class TopkSettings:
+class TopkSettings(_Ranged):
     topk: float = 0.0                # % of activation values sent per sample (largest |x|, + int32 indices; 0 = off)
 
-    def validate(self) -> None:
-        check_range("defence.topk", self.topk, 0.0, 100.0)
-        _finite("defence.topk", self.topk)
+    RANGES: ClassVar[Ranges] = (("topk", 0.0, 100.0, True, True),)
 
 
 @dataclass(frozen=True)
-class NopeekSettings:
+class NopeekSettings(_Ranged):
     nopeek: float = 0.0              # α of the client's distance-correlation penalty (NoPeek; 0 = off)
 
-    def validate(self) -> None:
-        check_range("defence.nopeek", self.nopeek, 0.0, None)
-        _finite("defence.nopeek", self.nopeek)
+    RANGES: ClassVar[Ranges] = (("nopeek", 0.0, None, True, True),)
 
 
 @dataclass(frozen=True)
-class DpSettings:
+class DpSettings(_Ranged):
     dp_epsilon: float = 0.0          # DP-SGD ε per client over the run (Opacus, RDP accountant; 0 = off)
     dp_delta: float = 1e-5           # DP-SGD δ
     dp_clip: float = 1.0             # DP-SGD per-image L2 bound C of a client's parameter gradient
 
-    def validate(self) -> None:
-        check_range("defence.dp_epsilon", self.dp_epsilon, 0.0, None)
-        check_range("defence.dp_delta", self.dp_delta, 0.0, 1.0, False, False)
-        check_range("defence.dp_clip", self.dp_clip, 0.0, None, False, True)
-        _finite("defence.dp_epsilon", self.dp_epsilon)
-        _finite("defence.dp_clip", self.dp_clip)
+    RANGES: ClassVar[Ranges] = (("dp_epsilon", 0.0, None, True, True), ("dp_delta", 0.0, 1.0, False, False),
+                                ("dp_clip", 0.0, None, False, True))
 
 
 @dataclass(frozen=True)
@@ -84,34 +77,29 @@ def _noise(h: Any, settings: NoiseSettings, generator: Any) -> Any:
     return add_noise(h, settings.noise, generator=generator)
 
 
-NOISE = DefencePlugin(
-    name="noise", order=0, settings=NoiseSettings, acts="wire", transform=_noise,
-    describe="Gaussian noise on every activation the client sends, σ relative to each sample's RMS; every attack and "
-             "the membership audit receive the noised activations.")
-
-QUANTIZE = DefencePlugin(
-    name="quantize", order=1, settings=QuantizeSettings, acts="wire",
-    describe="activations and gradients on the wire as int8 with one float32 scale per tensor; the attacks see the "
-             "dequantised values.")
-
-TOPK = DefencePlugin(
-    name="topk", order=2, settings=TopkSettings, acts="wire",
-    describe="only the largest-magnitude share of each sample's activation values is sent (values + int32 indices); "
-             "the attacks see the sparse tensor.")
-
-NOPEEK = DefencePlugin(
-    name="nopeek", order=3, settings=NopeekSettings, acts="training",
-    describe="NoPeek: α·dCor(input, activation) added to the client's loss, so the client learns activations less "
-             "correlated with its images; the wire itself is unchanged.")
-
-DP = DefencePlugin(
-    name="dp_epsilon", order=4, settings=DpSettings, acts="training",
-    describe="DP-SGD (Opacus) on the clients' parameter updates: per-image clipped, noised gradients, so the synced "
-             "weights reveal at most (ε, δ) about any one image of a client over the run. It does NOT privatise the "
-             "forward activations: every attack on this page receives them exactly as without DP, so these rows "
-             "show what DP-SGD does to reconstruction and membership leakage — measured, not guaranteed.")
-
-BOTTLENECK = DefencePlugin(
-    name="bottleneck", order=5, settings=BottleneckSettings, acts="model",
-    describe="a client-side conv to C channels at stride S (and the server's expansion back): fewer values sent and "
-             "a different activation for the attacks.")
+_DECLARED = (   # name, settings, where it acts, the page's note
+    ("noise", NoiseSettings, "wire",
+     "Gaussian noise on every activation the client sends, σ relative to each sample's RMS; every attack and the "
+     "membership audit receive the noised activations."),
+    ("quantize", QuantizeSettings, "wire",
+     "activations and gradients on the wire as int8 with one float32 scale per tensor; the attacks see the "
+     "dequantised values."),
+    ("topk", TopkSettings, "wire",
+     "only the largest-magnitude share of each sample's activation values is sent (values + int32 indices); the "
+     "attacks see the sparse tensor."),
+    ("nopeek", NopeekSettings, "training",
+     "NoPeek: α·dCor(input, activation) added to the client's loss, so the client learns activations less "
+     "correlated with its images; the wire itself is unchanged."),
+    ("dp_epsilon", DpSettings, "training",
+     "DP-SGD (Opacus) on the clients' parameter updates: per-image clipped, noised gradients, so the synced weights "
+     "reveal at most (ε, δ) about any one image of a client over the run. It does NOT privatise the forward "
+     "activations: every attack on this page receives them exactly as without DP, so these rows show what DP-SGD "
+     "does to reconstruction and membership leakage — measured, not guaranteed."),
+    ("bottleneck", BottleneckSettings, "model",
+     "a client-side conv to C channels at stride S (and the server's expansion back): fewer values sent and a "
+     "different activation for the attacks."),
+)
+NOISE, QUANTIZE, TOPK, NOPEEK, DP, BOTTLENECK = (
+    DefencePlugin(name=name, order=i, settings=settings, acts=acts, describe=text,
+                  transform=_noise if name == "noise" else None)
+    for i, (name, settings, acts, text) in enumerate(_DECLARED))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -149,18 +150,8 @@ def test_run_traffic__as_dict_has_the_traffic_json_keys() -> None:
     assert set(d["by_kind"]) == {"query", "key", "grad", "weights", "momentum"}
 
 
-@dataclass(frozen=True)
-class FakeSchedule:
-    steps_per_epoch: int
-    epochs: int
-    pool_size: int
-    clients: int
-    sync_batches: tuple[int, ...]
-    rows_per_client: int
-
-
 def test_run_traffic_for_schedule__reads_rows_and_syncs_from_the_schedule() -> None:
-    sched = FakeSchedule(steps_per_epoch=125, epochs=2, pool_size=5, clients=20,
+    sched = SimpleNamespace(steps_per_epoch=125, epochs=2, pool_size=5, clients=20,
                          sync_batches=(11, 23, 35, 47, 59, 71, 83, 95, 107, 119, 124), rows_per_client=40)
     run = run_traffic_for_schedule(16384, 500, method="mocosfl", schedule=sched, dtype_bytes=2)
     assert run.by_kind["query"]["up"] == 250 * 5 * 40 * 16384 * 2
