@@ -1,7 +1,8 @@
 """The stages of a sweep cell as objects: each declares its name, whether its result for the cell's settings is
 already in the run directory (its identity: :mod:`sflaudit.stages`), and ``run(context)``.
 
-The sweep (:func:`sflaudit.reports.sweep.run_cell`) iterates :data:`CELL_STAGES` in order and runs the missing ones
+The stages are plug-ins (the ``sflaudit.stages`` entry-point group; sflaudit's own five are declared there too). The
+sweep (:func:`sflaudit.reports.sweep.run_cell`) iterates :func:`cell_stages` in order and runs the missing ones
 inside one load-once scope (:mod:`sflaudit.memo`), so that a cell's stages parse its config, read its dataset,
 best.pt and client 0 once. A stage that attacks announces each attack as ``invert:<kind>``. The work of each stage is
 a module function (``train_stage``, …, the seam the sweep's tests replace).
@@ -18,6 +19,7 @@ from typing import Protocol
 from sflaudit.artifacts import RunDir
 from sflaudit.config import Config
 from sflaudit.errors import SflauditError
+from sflaudit.plugins import Registry
 from sflaudit.stages import training_id
 from sflaudit.reports.grid import Cell
 
@@ -48,6 +50,7 @@ class CellContext:
 
 class Stage(Protocol):
     name: str
+    order: int                       # place in a cell's run (train 0, profile 1, eval 2, invert 3, membership 4)
 
     def identity(self, cell: Cell) -> str:
         """What must match for an existing result to be reused (:mod:`sflaudit.stages`' ids)."""
@@ -107,6 +110,7 @@ def membership_stage(cfg: Config, run_dir: Path) -> None:
 
 class TrainStage:
     name = "train"
+    order = 0
 
     def identity(self, cell: Cell) -> str:
         return training_id(cell.config())
@@ -124,6 +128,7 @@ class TrainStage:
 
 class ProfileStage:
     name = "profile"
+    order = 1
 
     def identity(self, cell: Cell) -> str:
         return training_id(cell.config())            # analytic, from what training produced
@@ -140,6 +145,7 @@ class ProfileStage:
 
 class EvalStage:
     name = "eval"
+    order = 2
 
     def identity(self, cell: Cell) -> str:
         return cell.eval_id
@@ -156,6 +162,7 @@ class EvalStage:
 
 class InvertStage:
     name = "invert"
+    order = 3
 
     def identity(self, cell: Cell) -> str:
         return ",".join(cell.attack_ids.values())
@@ -180,6 +187,7 @@ class InvertStage:
 
 class MembershipStage:
     name = "membership"
+    order = 4
 
     def identity(self, cell: Cell) -> str:
         return cell.membership_id or "off"
@@ -196,5 +204,11 @@ class MembershipStage:
         membership_stage(ctx.cfg, ctx.cell.run_dir)
 
 
-CELL_STAGES: tuple[Stage, ...] = (TrainStage(), ProfileStage(), EvalStage(), InvertStage(), MembershipStage())
-STAGES: tuple[str, ...] = tuple(s.name for s in CELL_STAGES)
+TRAIN, PROFILE, EVAL, INVERT, MEMBERSHIP = (TrainStage(), ProfileStage(), EvalStage(), InvertStage(),
+                                            MembershipStage())
+STAGE_REGISTRY: Registry[Stage] = Registry("sflaudit.stages", "stage")   # sflaudit's own entry points: the five
+
+
+def cell_stages() -> tuple[Stage, ...]:
+    """The registered stages in run order (``order``: train 0 … membership 4; a plug-in's after, by its order)."""
+    return tuple(sorted(STAGE_REGISTRY, key=lambda st: getattr(st, "order", 100)))

@@ -25,7 +25,7 @@ from sflaudit.errors import SflauditError, first_line
 from sflaudit.sfl.strategies import strategy_names
 from sflaudit.stages import identity_differences
 from sflaudit.memo import stage_memo
-from sflaudit.reports.cellstages import CELL_STAGES, STAGES, CellContext, StageFn
+from sflaudit.reports.cellstages import CellContext, StageFn, cell_stages
 from sflaudit.reports.grid import Cell, default_attacks
 
 
@@ -72,9 +72,9 @@ def write_manifest_file(runs: Path, manifest: SweepManifest) -> None:
 def missing_stages(cell: Cell) -> list[str]:
     """The stages of ``cell`` whose result for the cell's settings is not in its run directory, in run order."""
     try:
-        return [s.name for s in CELL_STAGES if not s.done(cell)]
+        return [s.name for s in cell_stages() if not s.done(cell)]
     except SflauditError:                       # an unreadable config: every stage is missing (and will fail)
-        return list(STAGES)
+        return [s.name for s in cell_stages()]
 
 
 def cell_complete(cell: Cell) -> bool:
@@ -180,7 +180,7 @@ def _run_stages(cell: Cell, run: RunDir, start: float, *, quiet: bool, on_stage:
     try:
         with stage_memo():                            # the cell's config, dataset, best.pt and client 0 read once
             _ = ctx.cfg                               # parsed first: an unreadable config fails as "config"
-            for step in CELL_STAGES:
+            for step in cell_stages():
                 if (stage := step.name) not in missing:
                     continue
                 if stage != "invert":                 # each attack is announced as invert:<kind>

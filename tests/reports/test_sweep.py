@@ -258,15 +258,17 @@ def test_run_cell__its_stages_load_config_dataset_checkpoint_and_client0_once(ti
 
 
 def test_cell_stages__each_declares_its_identity_and_outputs(tiny_config: Config, tmp_path: Path) -> None:
-    from sflaudit.reports.cellstages import CELL_STAGES
+    from sflaudit.reports.cellstages import cell_stages
+
+    stages = cell_stages()
     from sflaudit.stages import training_id
 
     cell = plan_cells(tiny_config, [1], ["mocosfl"], tmp_path, attacks=["prior", "decoder"])[0]
-    ident = {s.name: s.identity(cell) for s in CELL_STAGES}
+    ident = {s.name: s.identity(cell) for s in stages}
     cfg = cell.config()
     assert ident == {"train": training_id(cfg), "profile": training_id(cfg), "eval": eval_id(cfg.eval),
                      "invert": ",".join(cell.attack_ids.values()), "membership": membership_id(cfg.membership)}
-    outputs = {s.name: [p.relative_to(cell.run_dir).as_posix() for p in s.outputs(cell)] for s in CELL_STAGES}
+    outputs = {s.name: [p.relative_to(cell.run_dir).as_posix() for p in s.outputs(cell)] for s in stages}
     assert outputs["train"] == ["config.toml", "ckpt.pt", "best.pt", "summary.json"]
     assert outputs["invert"] == [f"attacks/{aid}/invert.json" for aid in cell.attack_ids.values()]
-    assert not any(s.done(cell) for s in CELL_STAGES)
+    assert not any(s.done(cell) for s in stages)
