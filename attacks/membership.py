@@ -58,6 +58,17 @@ def tpr_at_fpr(member: np.ndarray, nonmember: np.ndarray, fpr: float) -> float:
     return float(t[f <= fpr + 1e-12].max())
 
 
+def tpr_interval(member: np.ndarray, nonmember: np.ndarray, fpr: float, *,
+                 confidence: float = 0.95) -> tuple[float, float, float]:
+    """(TPR at ``fpr``, its exact Clopper–Pearson interval): the members above the chosen threshold are a binomial
+    count out of the members (scipy.stats.binomtest). At 0.1 % FPR with a few hundred non-members the threshold
+    admits no false positive at all — what the auditors' low-FPR regime means on a sample this size."""
+    tpr = tpr_at_fpr(member, nonmember, fpr)
+    hits = int(round(tpr * len(member)))
+    ci = stats.binomtest(hits, len(member)).proportion_ci(confidence_level=confidence, method="exact")
+    return tpr, float(ci.low), float(ci.high)
+
+
 def roc_auc(member: np.ndarray, nonmember: np.ndarray, axis: int = -1) -> float | np.ndarray:
     """Probability that a random member scores above a random non-member, ties counting half (the Mann–Whitney
     form of the ROC AUC, from average ranks); vectorised along ``axis`` for the bootstrap."""
@@ -70,13 +81,17 @@ def roc_auc(member: np.ndarray, nonmember: np.ndarray, axis: int = -1) -> float 
 
 def score_summary(member: np.ndarray, nonmember: np.ndarray, *, resamples: int, seed: int) -> dict[str, float | None]:
     """AUC with a 95 % percentile-bootstrap interval (members and non-members resampled independently,
-    scipy.stats.bootstrap), and TPR at 1 % / 10 % FPR."""
+    scipy.stats.bootstrap), and TPR at 0.1 % / 1 % / 10 % FPR, each with its exact Clopper–Pearson interval
+    (:func:`tpr_interval`; keys ``tpr_at_01fpr``, ``tpr_at_1fpr``, ``tpr_at_10fpr`` and their ``_low``/``_high``)."""
     auc = roc_auc(member, nonmember)
     ci = stats.bootstrap((member, nonmember), roc_auc, vectorized=True, paired=False, n_resamples=resamples,
                          method="percentile", random_state=np.random.default_rng(seed)).confidence_interval
     low, high = float(ci.low), float(ci.high)
-    return {"auc": auc, "auc_low": low if math.isfinite(low) else None, "auc_high": high if math.isfinite(high) else None,
-            "tpr_at_1fpr": tpr_at_fpr(member, nonmember, 0.01), "tpr_at_10fpr": tpr_at_fpr(member, nonmember, 0.10)}
+    out: dict[str, float | None] = {"auc": auc, "auc_low": low if math.isfinite(low) else None,
+                                    "auc_high": high if math.isfinite(high) else None}
+    for key, fpr in (("tpr_at_01fpr", 0.001), ("tpr_at_1fpr", 0.01), ("tpr_at_10fpr", 0.10)):
+        out[key], out[f"{key}_low"], out[f"{key}_high"] = tpr_interval(member, nonmember, fpr)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------- scores

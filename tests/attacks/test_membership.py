@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from sflaudit.attacks.membership import (audit_sample, roc_auc, run_membership, score_summary, tpr_at_fpr,
-                                         view_similarity)
+                                        tpr_interval, view_similarity)
 from sflaudit.artifacts import RunDir
 from sflaudit.config import load_config
 from sflaudit.data import AugmentSpec
@@ -39,6 +39,22 @@ def test_score_summary__identical_distributions_cover_chance() -> None:
     rng = np.random.default_rng(0)
     s = score_summary(rng.normal(size=300), rng.normal(size=300), resamples=500, seed=1)
     assert s["auc_low"] < 0.5 < s["auc_high"] and s["auc_high"] - s["auc_low"] < 0.15
+
+
+def test_tpr_interval__exact_clopper_pearson_around_the_members_above_the_threshold() -> None:
+    members, nonmembers = np.array([10.0, 9.0, 8.0, 1.0]), np.array([5.0, 4.0, 3.0, 2.0])
+    tpr, low, high = tpr_interval(members, nonmembers, 0.001)    # no false positive allowed: 3 of 4 members above
+    assert tpr == 0.75
+    assert low == pytest.approx(0.19412, abs=1e-5) and high == pytest.approx(0.99369, abs=1e-5)   # Beta quantiles
+
+
+def test_score_summary__untrained_scores_tpr_at_low_fpr_within_its_interval_around_the_fpr() -> None:
+    """Members and non-members from one distribution: TPR@1 % FPR is a chance count, and its exact interval covers
+    the 1 % a blind guess achieves."""
+    rng = np.random.default_rng(0)
+    s = score_summary(rng.normal(size=300), rng.normal(size=300), resamples=200, seed=1)
+    assert s["tpr_at_1fpr_low"] <= 0.01 <= s["tpr_at_1fpr_high"]
+    assert s["tpr_at_01fpr_low"] <= s["tpr_at_01fpr"] <= s["tpr_at_01fpr_high"] <= s["tpr_at_1fpr_high"]
 
 
 def test_audit_sample__members_from_every_client_never_overlap_nonmembers() -> None:
