@@ -108,6 +108,22 @@ def membership_stage(cfg: Config, run_dir: Path) -> None:
     run_membership(RunDir(run_dir).best, cfg.membership, runtime=cfg.run)
 
 
+class _FileStage:
+    """A stage whose result is there when every one of its output files is, and whose work is the module function
+    named ``work`` (looked up when it runs, so tests may replace it)."""
+
+    work = ""
+
+    def outputs(self, cell: Cell) -> list[Path]:
+        raise NotImplementedError
+
+    def done(self, cell: Cell) -> bool:
+        return all(p.is_file() for p in self.outputs(cell))
+
+    def run(self, ctx: CellContext) -> None:
+        globals()[self.work](ctx.cfg, ctx.cell.run_dir)
+
+
 class TrainStage:
     name = "train"
     order = 0
@@ -126,9 +142,8 @@ class TrainStage:
         train_stage(ctx.cfg, ctx.cell.run_dir, quiet=ctx.quiet)
 
 
-class ProfileStage:
-    name = "profile"
-    order = 1
+class ProfileStage(_FileStage):
+    name, order, work = "profile", 1, "profile_stage"
 
     def identity(self, cell: Cell) -> str:
         return training_id(cell.config())            # analytic, from what training produced
@@ -136,16 +151,9 @@ class ProfileStage:
     def outputs(self, cell: Cell) -> list[Path]:
         return [RunDir(cell.run_dir).profile_path]
 
-    def done(self, cell: Cell) -> bool:
-        return RunDir(cell.run_dir).profile_path.is_file()
 
-    def run(self, ctx: CellContext) -> None:
-        profile_stage(ctx.cfg, ctx.cell.run_dir)
-
-
-class EvalStage:
-    name = "eval"
-    order = 2
+class EvalStage(_FileStage):
+    name, order, work = "eval", 2, "eval_stage"
 
     def identity(self, cell: Cell) -> str:
         return cell.eval_id
@@ -153,14 +161,8 @@ class EvalStage:
     def outputs(self, cell: Cell) -> list[Path]:
         return [RunDir(cell.run_dir).eval_path(cell.eval_id)]
 
-    def done(self, cell: Cell) -> bool:
-        return RunDir(cell.run_dir).eval_path(cell.eval_id).is_file()
 
-    def run(self, ctx: CellContext) -> None:
-        eval_stage(ctx.cfg, ctx.cell.run_dir)
-
-
-class InvertStage:
+class InvertStage(_FileStage):
     name = "invert"
     order = 3
 
@@ -176,18 +178,14 @@ class InvertStage:
         run = RunDir(cell.run_dir)
         return [kind for kind, aid in cell.attack_ids.items() if not run.attack_json(aid).is_file()]
 
-    def done(self, cell: Cell) -> bool:
-        return not self.missing(cell)
-
     def run(self, ctx: CellContext) -> None:
         for kind in self.missing(ctx.cell):
             ctx.announce(f"invert:{kind}")
             invert_stage(ctx.cfg, ctx.cell.run_dir, kind=kind, lpips_weights=ctx.lpips_weights)
 
 
-class MembershipStage:
-    name = "membership"
-    order = 4
+class MembershipStage(_FileStage):
+    name, order, work = "membership", 4, "membership_stage"
 
     def identity(self, cell: Cell) -> str:
         return cell.membership_id or "off"
@@ -195,13 +193,6 @@ class MembershipStage:
     def outputs(self, cell: Cell) -> list[Path]:
         mid = cell.membership_id
         return [] if mid is None else [RunDir(cell.run_dir).membership_path(mid)]
-
-    def done(self, cell: Cell) -> bool:
-        mid = cell.membership_id
-        return mid is None or RunDir(cell.run_dir).membership_path(mid).is_file()
-
-    def run(self, ctx: CellContext) -> None:
-        membership_stage(ctx.cfg, ctx.cell.run_dir)
 
 
 TRAIN, PROFILE, EVAL, INVERT, MEMBERSHIP = (TrainStage(), ProfileStage(), EvalStage(), InvertStage(),
