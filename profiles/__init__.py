@@ -1,4 +1,4 @@
-"""Analytic and measured costs of a cut: bytes on the wire, FLOPs, parameters, client memory (DESIGN §5)."""
+"""Analytic and measured costs of a cut: bytes on the wire, FLOPs, parameters, client memory."""
 
 from sflaudit.profiles.depths import parse_depths, range_text
 from sflaudit.profiles.devices import DEVICES, Device, calibrate, parse_flops, resolve_device

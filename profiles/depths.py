@@ -1,4 +1,4 @@
-"""Parse the user's depth specs (``--depths``): ``a..b``, ``a..b:step``, comma lists and mixes (DESIGN §2).
+"""Parse the user's depth specs (``--depths``): ``a..b``, ``a..b:step``, comma lists and mixes.
 
 >>> parse_depths("1,3,5..9", valid=range(1, 18))
 [1, 3, 5, 6, 7, 8, 9]

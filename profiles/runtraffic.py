@@ -1,4 +1,4 @@
-"""Analytic bytes of a whole run (protocol §1.5, §6; DESIGN §5): every step and every sync of a schedule summed by
+"""Analytic bytes of a whole run (protocol §1.5, §6): every step and every sync of a schedule summed by
 kind, direction and client, in the shape of the measured ``traffic.json``. The bytes of one step and of one sync
 are :mod:`sflaudit.profiles.traffic`'s."""
 

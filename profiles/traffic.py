@@ -1,4 +1,4 @@
-"""Analytic bytes on the wire for MocoSFL / MonAcoSFL (protocol §1.2, §1.5, §6; DESIGN §5).
+"""Analytic bytes on the wire for MocoSFL / MonAcoSFL (protocol §1.2, §1.5, §6).
 
 Everything here is plain arithmetic on sizes: no models are built except in :func:`state_dict_bytes`, which the
 caller runs on the real client module to get the exact byte count of one weight copy. This module counts one step

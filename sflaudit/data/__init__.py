@@ -1,4 +1,4 @@
-"""Data: dataset sources, client partitioning and batched MoCo augmentations (DESIGN §8, protocol §3)."""
+"""Data: dataset sources, client partitioning and batched MoCo augmentations (protocol §3)."""
 
 from sflaudit.data.augment import KINDS, AugmentSpec, augment, augment_unnormalised, normalize
 from sflaudit.data.partition import SCHEMES, partition

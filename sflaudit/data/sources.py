@@ -1,4 +1,4 @@
-"""Dataset registry: every source returns uint8 N×H×W×3 images and int64 labels (DESIGN §8, protocol §3.1).
+"""Dataset registry: every source returns uint8 N×H×W×3 images and int64 labels (protocol §3.1).
 
 Specs: ``photos`` (offline default: patches of the photographs shipped inside scikit-image, scikit-learn and
 matplotlib, one class per photograph), ``digits`` (scikit-learn's 8×8 digits, upscaled), ``cifar10`` / ``cifar100``

@@ -1,6 +1,6 @@
 """Cut depths: which units go to the client, what crosses the cut, and the split into client and server modules.
 
-Depth d = number of main-path conv layers on the client (DESIGN §2):
+Depth d = number of main-path conv layers on the client:
 
 * ResNet-18/34: depth 1 = stem; depth 2k+1 = stem + k whole BasicBlocks; depth 2k+2 = stem + k whole blocks + the
   first half of block k+1 (conv1+GN+ReLU and its shortcut branch). At such a mid-block cut the client sends

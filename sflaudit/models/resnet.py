@@ -2,7 +2,7 @@
 
 Units (the granularity of a split, in order): ``stem``, then one BasicBlock per unit named ``layer{s}.{i}``
 (s = 1..4, i = block index in the stage). A block can also be split in two halves (:func:`split_block`) for
-mid-block cuts (DESIGN §2): :class:`BlockFront` (client side) and :class:`BlockBack` (server side), which share the
+mid-block cuts: :class:`BlockFront` (client side) and :class:`BlockBack` (server side), which share the
 block's submodules and its key names.
 """
 

@@ -35,7 +35,7 @@ SideFactory = Callable[["Trainer"], ClientSide]
 
 
 class Trainer:
-    """N clients and one server, step-synchronously (DESIGN.md §4); ``side`` builds the clients' half (default
+    """N clients and one server, step-synchronously (protocol §1); ``side`` builds the clients' half (default
     :func:`~sflaudit.sfl.sides.local_clients`: in this process; ``transport.server.RemoteClients``: over TCP)."""
 
     def __init__(self, cfg: Config, run_dir: str | Path, *, progress: ProgressFn | None = None,

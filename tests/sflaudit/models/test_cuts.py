@@ -1,4 +1,4 @@
-"""Depth tables, cut_info and split_model (protocol §2.1/§2.2 tables, DESIGN §2 depth numbering)."""
+"""Depth tables, cut_info and split_model (protocol §2.1/§2.2 tables)."""
 
 from __future__ import annotations
 
