@@ -10,6 +10,7 @@ type and default (the decoder's ``epochs`` is every decoder-based attack's).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,9 +20,11 @@ from sflaudit.plugins import Registry
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 
 
+@functools.lru_cache(maxsize=None)
 def declared_fields(owner: str, settings: type) -> dict[str, tuple[type, Any]]:
     """Field name → (type, default) of a plug-in's settings dataclass (int, float, bool or str, each with a
-    default); one line naming ``owner`` otherwise."""
+    default); one line naming ``owner`` otherwise. Cached (read it, never change it): the link reads the defence
+    settings on every activation it sends."""
     out = {}
     for f in dataclasses.fields(settings):
         kind = _TYPES.get(f.type, f.type) if isinstance(f.type, str) else f.type
@@ -39,13 +42,18 @@ class SettingsTable:
     def __init__(self, registry: Registry[Any], section: str) -> None:
         self.registry = registry
         self.section = section
+        self._cached: tuple[tuple[Any, ...], dict[str, tuple[type, Any]]] | None = None
 
     def fields(self) -> dict[str, tuple[type, Any]]:
-        out: dict[str, tuple[type, Any]] = {}
-        for plugin in self.registry:
-            for name, spec in declared_fields(f"{self.section} {plugin.name!r}", plugin.settings).items():
-                out.setdefault(name, spec)
-        return out
+        """Every registered plug-in's fields, name → (type, default); recomputed only when the registry changes."""
+        plugins = tuple(self.registry)
+        if self._cached is None or self._cached[0] != plugins:
+            out: dict[str, tuple[type, Any]] = {}
+            for plugin in plugins:
+                for name, spec in declared_fields(f"{self.section} {plugin.name!r}", plugin.settings).items():
+                    out.setdefault(name, spec)
+            self._cached = (plugins, out)
+        return self._cached[1]
 
     def default(self, name: str) -> Any:
         fields = self.fields()
