@@ -54,7 +54,8 @@ def measure(checkpoint: Path, snapshots: list[int], attack: dict[str, str]) -> d
     cfg = config_from_toml(state.config, source=str(checkpoint))
     cfg = replace(cfg, attack=replace(cfg.attack, **{k: type(getattr(cfg.attack, k))(v) for k, v in attack.items()}))
     a = cfg.attack
-    ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=False)
+    ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=False,
+                      image_size=cfg.data.image_size)
     train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
     client = served_client(state, cfg, checkpoint, int(train.shape[-1]))   # as run_invert: defences applied
     aux_idx, tgt_idx = attack_indices(train.shape[0], test.shape[0], a.aux_fraction, a.targets)

@@ -28,8 +28,11 @@ def profile(
     link: Annotated[Optional[str], typer.Option(help="Hours on a link: up=10Mbit,down=50Mbit,rtt=40ms | lte")] = None,
     client_device: Annotated[Optional[str], typer.Option(help="raspberry-pi-4 (default) | jetson-nano | FLOPS")] = None,
     server_device: Annotated[Optional[str], typer.Option(help="a100 (default) | h100 | h200 | local | FLOP/s")] = None,
+    input_size: Annotated[Optional[int], typer.Option(help="Image side S (sets data.image_size; needs no dataset "
+                                                           "on disk).")] = None,
 ) -> None:
-    """Bytes, FLOPs, parameters and client memory per depth (analytic; the reference calculator alongside)."""
+    """Bytes, FLOPs, parameters and client memory per depth (analytic; the reference calculator alongside), at the
+    images' side: 32, or ``--input-size`` / ``data.image_size`` (planned without the dataset on disk)."""
     if fmt not in ("table", "json", "csv"):
         raise SflauditError(f"--format {fmt!r} is not one of table, json, csv")
     from sflaudit.profiles.depths import parse_depths
@@ -37,17 +40,20 @@ def profile(
 
     # --arch replaces the config's arch; its first depth keeps the config valid (the table covers --depths)
     arch_sets = [f'model.arch="{arch}"', f"model.depth={depth_range(arch).start}"] if arch else []
-    cfg = resolve_config(config, preset, [*(set_ or []), *arch_sets])
+    size_sets = [f"data.image_size={input_size}"] if input_size is not None else []
+    cfg = resolve_config(config, preset, [*(set_ or []), *arch_sets, *size_sets])
     arch = cfg.model.arch
     chosen = parse_depths(depths, arch) if depths else list(depth_range(arch))
     from sflaudit.profiles.render import emit_profile, print_depth_list
+    from sflaudit.profiles.run import config_rows, planning_schedule
+    from sflaudit.profiles.run import input_size as input_size_of
 
     if list_:
-        print_depth_list(arch, chosen, cfg.model.width, fmt, out)
+        print_depth_list(arch, chosen, cfg.model.width, fmt, out, input_size=input_size_of(cfg))
         return
-    from sflaudit.profiles.run import config_rows, schedule_for
-
-    schedule = schedule_for(cfg)
+    schedule, note = planning_schedule(cfg)      # --input-size: no dataset on disk needed
+    if note:
+        typer.echo(note, err=True)
     if link or client_device or server_device:
         from sflaudit.profiles.render import emit_time_profile
         from sflaudit.profiles.timemodel import link_profile_rows

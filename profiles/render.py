@@ -44,10 +44,11 @@ def profile_cells(row: dict, symmetric: str) -> dict[str, str]:
     }
 
 
-def print_depth_list(arch: str, depths: list[int], width: float, fmt: str, out: Path | None) -> None:
+def print_depth_list(arch: str, depths: list[int], width: float, fmt: str, out: Path | None, *,
+                     input_size: int = 32) -> None:
     from sflaudit.models import cut_info
 
-    rows = [cut_info(arch, d, width=width) for d in depths]
+    rows = [cut_info(arch, d, width=width, input_size=input_size) for d in depths]
     data = [{"depth": i.depth, "client_layers": list(i.client_layers), "sent": [list(s) for s in i.sent],
              "client_params": i.client_params} for i in rows]
     if fmt == "table":

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sflaudit.artifacts import RunDir, RunProfile
 from sflaudit.config import Config, config_to_dict
+from sflaudit.data.images import IMAGE_SIZE
+from sflaudit.errors import SflauditError, first_line
 from sflaudit.sfl.schedule import Schedule, plan_schedule
 
 from sflaudit.profiles.table import profile_rows
 from sflaudit.profiles.runtraffic import run_traffic_for_schedule
 from sflaudit.profiles.traffic import wire_dtype_bytes
+
+_NO_FILES = Path("/nonexistent/sflaudit-profile")   # a data_dir holding no CIFAR copy: the official counts
 
 
 def schedule_for(cfg: Config) -> Schedule:
@@ -23,15 +28,40 @@ def schedule_for(cfg: Config) -> Schedule:
     return plan_schedule(cfg, client0_size(cfg))
 
 
+def planning_schedule(cfg: Config) -> tuple[Schedule, str | None]:
+    """:func:`schedule_for` ``cfg``, and None; but a deployment planned at its own ``data.image_size`` needs no
+    dataset on disk: where the dataset's labels cannot be read, the run is laid out on CIFAR-10's official train
+    split (50,000 images, 10 classes: no files needed), and the second item is a one-line note saying so."""
+    try:
+        return schedule_for(cfg), None
+    except SflauditError as exc:
+        if cfg.data.image_size <= 0:
+            raise
+        reason = first_line(exc)
+        stand_in = replace(cfg, data=replace(cfg.data, dataset="cifar10", data_dir=str(_NO_FILES)))
+        try:
+            schedule = schedule_for(stand_in)
+        except SflauditError:
+            raise exc from None
+    return schedule, (f"note: {reason}; steps and run totals assume CIFAR-10's 50,000 training images "
+                      f"(per-step columns are exact)")
+
+
+def input_size(cfg: Config) -> int:
+    """The image side the profile assumes: ``data.image_size``, else 32 (every built-in source's native size)."""
+    return cfg.data.image_size if cfg.data.image_size > 0 else IMAGE_SIZE
+
+
 def config_rows(cfg: Config, depths: Iterable[int], schedule: Schedule, *, memory: bool = True
                 ) -> list[dict[str, Any]]:
-    """One profile row per depth for ``cfg``'s arch, width, batch, symmetric mode, wire dtype, MoCo version, sync
-    settings and schedule."""
+    """One profile row per depth for ``cfg``'s arch, width, input size (:func:`input_size`), batch, symmetric mode,
+    wire dtype, MoCo version, sync settings and schedule."""
     return profile_rows(
-        cfg.model.arch, list(depths), width=cfg.model.width, batch=cfg.sfl.batch, symmetric=cfg.ssl.symmetric,
-        wire_dtype=cfg.sfl.wire_dtype, steps_per_epoch=schedule.steps_per_epoch, epochs=schedule.epochs,
+        cfg.model.arch, list(depths), width=cfg.model.width, input_size=input_size(cfg), batch=cfg.sfl.batch,
+        symmetric=cfg.ssl.symmetric, wire_dtype=cfg.sfl.wire_dtype, steps_per_epoch=schedule.steps_per_epoch,
+        epochs=schedule.epochs,
         pool_size=schedule.pool_size, clients=schedule.clients, syncs_per_epoch=schedule.syncs_per_epoch,
-        moco_version=cfg.ssl.moco_version, sfl=cfg.sfl, memory=memory, defence=cfg.defence,
+        moco_version=cfg.ssl.moco_version, sfl=cfg.sfl, memory=memory, defence=cfg.defence, norm=cfg.model.norm,
     )
 
 

@@ -7,7 +7,8 @@ re-attacks a finished run without retraining, and runtime fields never block any
 
 * **training identity** — ``data``, ``model``, ``sfl``, ``ssl``, ``optim``, ``run.seed`` and the kNN *monitor*
   fields ``eval.every``, ``eval.knn_k``, ``eval.knn_t``, ``eval.bank_size`` (the monitor picks ``best.pt``, so it is
-  part of what training produces), and ``defence`` (the wire defences change training); minus the runtime fields.
+  part of what training produces), and ``defence`` (the wire defences change training); minus the runtime fields,
+  and minus each field of :data:`NEUTRAL_DEFAULTS` while at its default (added later: old run ids still hold).
 * **evaluation identity** — ``eval.linear_epochs``, ``eval.linear_batch`` (the probe runs on best.pt).
 * **attack identity** — ``attack.kind`` and the fields its plug-in declares (:mod:`sflaudit.auditors`).
 * **membership identity** — ``membership.*`` (its own stage: membership/<id>.json).
@@ -29,6 +30,9 @@ MONITOR_FIELDS: tuple[str, ...] = ("every", "knn_k", "knn_t", "bank_size")
 EVAL_FIELDS: tuple[str, ...] = ("linear_epochs", "linear_batch")
 RUNTIME_FIELDS: frozenset[str] = frozenset({"run.device", "run.threads", "run.ckpt_every", "data.data_dir",
                                             "data.download"})
+# fields added after run directories were first recorded, left out of the identity while at this default: an
+# existing run keeps its id, and any other value is a different training (data.image_size: resized images)
+NEUTRAL_DEFAULTS: dict[str, Any] = {"data.image_size": 0, "model.norm": "groupnorm", "model.weights": ""}
 
 def training_identity(cfg: Config) -> dict[str, dict[str, Any]]:
     """The config fields that define what training produces, as a nested plain dict (runtime fields dropped)."""
@@ -36,10 +40,15 @@ def training_identity(cfg: Config) -> dict[str, dict[str, Any]]:
     every = config_to_dict(cfg)
     for section in TRAIN_SECTIONS:
         values = every[section]
-        out[section] = {k: v for k, v in values.items() if f"{section}.{k}" not in RUNTIME_FIELDS}
+        out[section] = {k: v for k, v in values.items() if f"{section}.{k}" not in RUNTIME_FIELDS
+                        and not _neutral(f"{section}.{k}", v)}
     out["run"] = {"seed": cfg.run.seed}
     out["eval"] = {k: getattr(cfg.eval, k) for k in MONITOR_FIELDS}
     return out
+
+
+def _neutral(key: str, value: Any) -> bool:
+    return key in NEUTRAL_DEFAULTS and value == NEUTRAL_DEFAULTS[key]
 
 
 def _digest(obj: Any) -> str:
@@ -54,7 +63,11 @@ def training_id(cfg: Config) -> str:
 def identity_differences(old: Config, new: Config) -> list[str]:
     """Dotted keys whose training-identity value differs between ``old`` and ``new`` (sorted)."""
     a, b = training_identity(old), training_identity(new)
-    return sorted(f"{s}.{k}" for s in a for k in a[s] if a[s][k] != b[s].get(k))
+
+    def value(ident: dict[str, dict[str, Any]], s: str, k: str) -> Any:
+        return ident[s].get(k, NEUTRAL_DEFAULTS.get(f"{s}.{k}"))       # a neutral field at its default is left out
+
+    return sorted(f"{s}.{k}" for s in a for k in a[s].keys() | b[s].keys() if value(a, s, k) != value(b, s, k))
 
 
 def eval_settings(cfg: EvalConfig) -> dict[str, Any]:

@@ -27,6 +27,7 @@ Ranges = tuple[tuple[str, float | None, float | None, bool, bool], ...]
 _RANGES: Ranges = (
     ("data.dirichlet_alpha", 0.0, None, False, True),
     ("data.fraction", 0.0, 1.0, False, True),
+    ("data.image_size", 0, 4096, True, True),
     ("model.width", 0.0, 4.0, False, True),
     ("sfl.clients", 1, None, True, True),
     ("sfl.batch", 1, None, True, True),
@@ -121,7 +122,19 @@ def validate(cfg: Any) -> None:
     from sflaudit.models.cuts import check_depth  # local: keeps `import sflaudit.config` light
 
     check_depth(cfg.model.arch, cfg.model.depth)
+    _validate_model(cfg.model)
     _validate_defence(cfg)
+
+
+def _validate_model(m: Any) -> None:
+    """model.norm and model.weights apply to traced networks (torchvision:…, module:callable) only."""
+    from sflaudit.models.usernets import NORMS, is_graph_arch
+
+    if m.norm not in NORMS:
+        raise SflauditError(f"model.norm = {m.norm!r} is not one of {', '.join(NORMS)}")
+    if not is_graph_arch(m.arch) and (m.norm != "groupnorm" or m.weights):
+        raise SflauditError(f"model.norm and model.weights apply to torchvision:… and module:callable networks, "
+                            f"not to {m.arch}")
 
 
 def _validate_defence(cfg: Any) -> None:

@@ -61,6 +61,26 @@ def copy_images(images: ImageSet) -> ImageSet:
     return ImageSet(images.x.copy(), images.y.copy())
 
 
+def resize_images(images: ImageSet, size: int, *, chunk: int = 256) -> ImageSet:
+    """The split with every image resized to ``size``×``size`` (bilinear, antialiased), same dtype and value range
+    (uint8 rounded and clamped to 0..255); already that size: the arrays themselves. Resized ``chunk`` images at a
+    time, so a large split never needs a float copy of itself."""
+    import torch
+    import torch.nn.functional as F
+
+    x = images.x
+    if x.shape[1:3] == (size, size):
+        return images
+    out = np.empty((x.shape[0], size, size, x.shape[3]), dtype=x.dtype)
+    for start in range(0, x.shape[0], chunk):
+        planes = torch.from_numpy(np.ascontiguousarray(x[start:start + chunk].transpose(0, 3, 1, 2))).float()
+        big = F.interpolate(planes, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        if x.dtype == np.uint8:
+            big = big.round().clamp(0, 255)
+        out[start:start + chunk] = big.permute(0, 2, 3, 1).numpy().astype(x.dtype)
+    return ImageSet(out, images.y)
+
+
 def measured(name: str, train: ImageSet, test: ImageSet, classes: list[str]) -> Dataset:
     """A dataset normalised with the mean/std measured on its train split."""
     mean, std = channel_stats(train.x)

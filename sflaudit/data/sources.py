@@ -16,6 +16,7 @@ import numpy as np
 
 import sflaudit.data.builtin as builtin
 from sflaudit.data.images import CIFAR10_CLASSES, NORMALIZATION, Dataset, ImageSet, copy_images, one_line  # noqa: F401
+from sflaudit.data.images import resize_images
 from sflaudit.data.userfiles import folder_splits, load_folder, load_npz, npz_splits
 from sflaudit.errors import SflauditError
 from sflaudit.memo import memoized
@@ -29,20 +30,39 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("SFLAUDIT_DATA") or Path.home() / ".cache" / "sflaudit")
 
 
-def load_dataset(spec: str, *, data_dir: str | None = None, download: bool = False) -> Dataset:
+def load_dataset(spec: str, *, data_dir: str | None = None, download: bool = False, image_size: int = 0) -> Dataset:
     """Load a dataset by spec: photos | digits | cifar10 | cifar100 | npz:PATH | folder:PATH.
 
-    ``data_dir`` and ``download`` only matter for cifar10/cifar100. Built-in sources are cached in memory, and
-    inside a cell's load-once scope (:mod:`sflaudit.memo`) every source is read once; each call returns fresh arrays.
+    ``data_dir`` and ``download`` only matter for cifar10/cifar100. ``image_size`` > 0 resizes every image of both
+    splits to ``image_size``×``image_size`` (:func:`resize_images`: uint8 kept, mean/std stay the dataset's); every
+    stage that reads a run's images passes ``cfg.data.image_size``. Built-in sources are cached in memory, and inside
+    a cell's load-once scope (:mod:`sflaudit.memo`) every source is read (and resized) once; each call returns fresh
+    arrays.
     """
     kind, path = _parse_spec(spec)
-    if kind not in ("photos", "digits"):
-        ds = memoized("dataset", (spec, data_dir, download), lambda: _load(kind, spec, path, data_dir, download))
-        return Dataset(ds.name, copy_images(ds.train), copy_images(ds.test), list(ds.classes), ds.mean, ds.std)
-    memoized("dataset", (spec, None, False), lambda: None)     # built in: already in memory, counted all the same
-    cached = builtin.photos() if kind == "photos" else builtin.digits()
-    return Dataset(cached.name, copy_images(cached.train), copy_images(cached.test), list(cached.classes),
-                   cached.mean, cached.std)  # fmt: skip
+    built_in = kind in ("photos", "digits")
+    key = (spec, None, False) if built_in else (spec, data_dir, download)
+    key = (*key, image_size) if image_size > 0 else key       # the native size keeps the key it always had
+    if not built_in:
+        ds = memoized("dataset", key, lambda: _sized(_load(kind, spec, path, data_dir, download), image_size))
+    elif image_size > 0:
+        ds = memoized("dataset", key, lambda: _sized(_builtin(kind), image_size))
+    else:
+        memoized("dataset", key, lambda: None)     # built in: already in memory, counted all the same
+        ds = _builtin(kind)
+    return Dataset(ds.name, copy_images(ds.train), copy_images(ds.test), list(ds.classes), ds.mean, ds.std)
+
+
+def _builtin(kind: str) -> Dataset:
+    return builtin.photos() if kind == "photos" else builtin.digits()
+
+
+def _sized(ds: Dataset, image_size: int) -> Dataset:
+    """``ds`` with both splits resized to ``image_size`` (0: ``ds`` itself)."""
+    if image_size <= 0:
+        return ds
+    return Dataset(ds.name, resize_images(ds.train, image_size), resize_images(ds.test, image_size),
+                   list(ds.classes), ds.mean, ds.std)
 
 
 def _load(kind: str, spec: str, path: str, data_dir: str | None, download: bool) -> Dataset:
