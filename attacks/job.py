@@ -39,6 +39,8 @@ from sflaudit.data import load_dataset
 from sflaudit.errors import SflauditError
 from sflaudit.sfl.checkpoint import read_checkpoint
 from sflaudit.sfl.client_step import tensors_digest
+from sflaudit.models import cut_info
+from sflaudit.models.frontier import attacker_view
 from sflaudit.sfl.defences import defended
 from sflaudit.sfl.setup import load_client0, to_nchw
 
@@ -93,7 +95,10 @@ def served_client(state: Checkpoint, cfg: Config, path: Path, input_size: int) -
     """Client 0's online model of the checkpoint as the server sees it: frozen, in eval mode, on
     ``pick_device(cfg.run.device)``, its activations passed through the run's defences as they crossed the wire."""
     client = load_client0(state, cfg, input_size=input_size, source=str(path))
-    return defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=cfg.run.seed + DEFENCE_SEED)
+    wire = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=cfg.run.seed + DEFENCE_SEED)
+    m = cfg.model
+    return attacker_view(wire, cut_info(m.arch, m.depth, width=m.width, input_size=input_size,
+                                        bottleneck=cfg.defence.bottleneck).frontier)
 
 
 def png_bytes(grid: Tensor) -> bytes:
@@ -145,7 +150,8 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
         return done
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
-    ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=cfg.data.download)
+    ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=cfg.data.download,
+                      image_size=cfg.data.image_size)
     train, test = to_nchw(ds.train.x), to_nchw(ds.test.x)
     a = cfg.attack
     plugin = get_attack(a.kind)

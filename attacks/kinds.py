@@ -38,9 +38,11 @@ def _decoder_kw(cfg: Config) -> dict[str, Any]:
 def activation_shape(cfg: Config, image_size: int) -> tuple[int, int, int]:
     """(C, h, w) of one image's activation at the config's cut, analytically (no weights): the sent tensors'
     channels summed (both tensors at a mid-block cut), their common spatial size."""
-    sent = cut_info(cfg.model.arch, cfg.model.depth, width=cfg.model.width, input_size=image_size,
-                    bottleneck=cfg.defence.bottleneck).sent
-    return sum(c for c, _, _ in sent), sent[0][1], sent[0][2]
+    info = cut_info(cfg.model.arch, cfg.model.depth, width=cfg.model.width, input_size=image_size,
+                    bottleneck=cfg.defence.bottleneck)
+    if info.frontier is not None:
+        return info.frontier.regridded       # a traced cut: the attacker's view (frontier.attacker_view)
+    return sum(c for c, _, _ in info.sent), info.sent[0][1], info.sent[0][2]
 
 
 def run_prior(client: nn.Module | None, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor, tgt_idx: Tensor,

@@ -198,7 +198,7 @@ def observe(client: nn.Module, cfg: Config, train: Tensor, test: Tensor, aux_idx
     tgt_in, tgt_gt = prepare_pairs(test[tgt_idx], mean, std, faithful=faithful,
                                    input_std=Q7_TARGET_STD if faithful else None)
     spec = ClientSpec(arch=m.arch, depth=m.depth, width=m.width, input_size=int(train.shape[-1]),
-                      bottleneck=cfg.defence.bottleneck)
+                      bottleneck=cfg.defence.bottleneck, norm=m.norm)
     inputs = SubstituteInputs(observed=client_activations(client, obs_in).cpu().contiguous(),
                               targets=client_activations(client, tgt_in).cpu().contiguous(),
                               aux_inputs=aux_in.contiguous(), aux_truth=aux_gt.contiguous(), client=spec)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from sflaudit.attacks.decoder_fit import ProgressFn
 from sflaudit.attacks.mmd import critic_loss, generator_loss, mk_mmd2, sample_bandwidths
 from sflaudit.models import split_model
+from sflaudit.models.frontier import attacker_view
 
 SUBSTITUTE_SEED_OFFSET = 104_729   # substitute init seed = run seed + this (never the seed the real client had)
 MMD_WEIGHT = 1.0
@@ -34,11 +35,14 @@ class ClientSpec:
     width: float
     input_size: int
     bottleneck: str = "none"
+    norm: str = "groupnorm"
 
     def build(self) -> nn.Module:
-        """A fresh, untrained client B×3×S×S → B×C×h×w, initialised from torch's global RNG."""
-        return split_model(self.arch, self.depth, width=self.width, input_size=self.input_size,
-                           bottleneck=self.bottleneck).client
+        """A fresh, untrained client B×3×S×S → B×C×h×w (a traced cut of several grids: regridded as the served
+        client is, :func:`~sflaudit.models.frontier.attacker_view`), initialised from torch's global RNG."""
+        split = split_model(self.arch, self.depth, width=self.width, input_size=self.input_size,
+                            bottleneck=self.bottleneck, norm=self.norm)
+        return attacker_view(split.client, split.info.frontier)
 
 
 def init_substitute(spec: ClientSpec, seed: int) -> nn.Module:

@@ -28,10 +28,12 @@ import torch
 from sflaudit.config import SflConfig
 from sflaudit.errors import SflauditError
 from sflaudit.models import split_model
+from sflaudit.models.usernets import is_graph_arch
 from sflaudit.sfl.schedule import rows_per_client
 from sflaudit.sfl.strategies import strategy_names
 
 from sflaudit.profiles.flops import split_flops
+from sflaudit.profiles.graphflops import graph_split_flops
 from sflaudit.profiles.memory import client_step_memory
 from sflaudit.profiles.reference import reference_overhead
 from sflaudit.profiles.runtraffic import run_traffic
@@ -60,22 +62,28 @@ def profile_row(
     memory_execute: bool = False,
     reference: Mapping[str, int] | None = None,
     defence: Any = None,
+    norm: str = "groupnorm",
 ) -> dict[str, Any]:
     """The profile of one depth (see :func:`profile_rows` for the arguments and the module doc for the columns);
     ``defence`` (a ``DefenceConfig``) changes the client (bottleneck) and the bytes on the wire."""
     if symmetric not in SYMMETRIC_MODES:
         raise SflauditError(f"symmetric {symmetric!r} is not one of {', '.join(SYMMETRIC_MODES)}")
     dtype_bytes = wire_dtype_bytes(wire_dtype)
+    traced = is_graph_arch(arch)
     with torch.random.fork_rng(devices=[]):
         split = split_model(arch, depth, width=width, input_size=input_size,
-                            bottleneck=defence.bottleneck if defence is not None else "none")
+                            bottleneck=defence.bottleneck if defence is not None else "none", norm=norm, meta=traced)
     info = split.info
     weight_bytes = state_dict_bytes(split.client)
-    flops = split_flops(split.client, split.server, feature_dim=info.feature_dim, input_size=input_size,
-                        moco_version=moco_version)
+    if traced:
+        flops = graph_split_flops(arch, depth, norm=norm, input_size=input_size, moco_version=moco_version)
+    else:
+        flops = split_flops(split.client, split.server, feature_dim=info.feature_dim, input_size=input_size,
+                            moco_version=moco_version)
     row: dict[str, Any] = {
         "arch": arch,
         "depth": depth,
+        "after": info.after or (info.client_layers[-1] if info.client_layers else ""),
         "width": width,
         "client_layers": list(info.client_layers),
         "sent": [list(shape) for shape in info.sent],

@@ -30,13 +30,17 @@ class DataConfig:
     partition: str = "shards"        # shards (reference non-IID) | iid | dirichlet
     dirichlet_alpha: float = 0.5
     fraction: float = 1.0            # share of the training split used (protocol's data_proportion)
+    image_size: int = 0              # side S: every image resized to S×S on load (0 = the dataset's own size)
 
 
 @dataclass
 class ModelConfig:
-    arch: str = "resnet18"           # resnet18 | resnet34 | mobilenetv2
+    arch: str = "resnet18"           # resnet18 | resnet34 | mobilenetv2 | a plug-in | torchvision:NAME | module:callable
     depth: int = 3                   # client-side main-path conv layers (protocol.md §2)
-    width: float = 1.0               # channel width multiplier
+    width: float = 1.0               # channel width multiplier (built-in networks and arch plug-ins)
+    norm: str = "groupnorm"          # traced networks (torchvision:…, module:callable): groupnorm (BatchNorm
+                                     # replaced, Opacus) | batchnorm (kept)
+    weights: str = ""                # traced networks: the user's weights (.safetensors or a torch state dict)
 
 
 @dataclass

@@ -7,6 +7,8 @@ Depth d = number of main-path conv layers on the client:
   ``cat([mid, shortcut], dim=1)`` and the server's first unit splits it in half, finishes conv2+GN, adds, ReLU.
   Reference cut N = depth 2N−1.
 * MobileNetV2: depth 1 = stem, 2..18 = stem + the first d−1 inverted-residual blocks, 19 = + final 1×1 conv + GN.
+* A traced network (``torchvision:…``, ``package.module:callable``): a cut after every main-path conv or linear
+  layer, found by :mod:`sflaudit.models.graphcut` and built by :mod:`sflaudit.models.graphnets`.
 
 The server is the remaining units + global average pool + flatten (B×F), without projector. Client and server are
 :class:`~sflaudit.models.layers.Chain` modules whose state-dict keys are those of :func:`build_backbone` for the
@@ -17,7 +19,6 @@ checkpointed client state dicts load into ``split_model(arch, depth, width=…).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -26,9 +27,12 @@ from sflaudit.architectures import ARCHS as PLUGIN_ARCHS
 from sflaudit.architectures import BUILTIN_ARCHS, ArchPlugin, arch_names
 from sflaudit.errors import SflauditError
 from sflaudit.models.bottleneck import bottleneck_layers, parse_bottleneck  # noqa: F401
+from sflaudit.models.cutinfo import CutInfo, SplitModel
+from sflaudit.models.graphnets import graph_cut, graph_depths, graph_info, graph_split_model
 from sflaudit.models.layers import Chain, GlobalPool
 from sflaudit.models.mobilenetv2 import mobilenetv2_feature_dim, mobilenetv2_units
 from sflaudit.models.resnet import RESNET_BLOCKS, BasicBlock, resnet_feature_dim, resnet_units, split_block
+from sflaudit.models.usernets import is_graph_arch
 
 ARCHS: tuple[str, ...] = BUILTIN_ARCHS        # hand tables; registered plug-ins: sflaudit.architectures
 
@@ -39,54 +43,9 @@ _MOBILENETV2_STAGE_DEPTHS = (1, 2, 4, 7, 11, 14, 17, 18, 19)
 1, 3, 6, 10, 13, 16, 17), final conv."""
 
 
-@dataclass(frozen=True)
-class CutInfo:
-    """What a client holds and sends at one depth.
-
-    Attributes:
-        arch, depth, width: the cut.
-        client_layers: units on the client, e.g. ``("stem", "layer1.0", "layer1.1.conv1")``; a name ending in
-            ``.conv1`` is the first half of a BasicBlock (conv1+GN+ReLU and the block's shortcut branch).
-        sent: C×H×W of each tensor sent per image: one, or two equal shapes (mid activation, shortcut output) at a
-            mid-block cut.
-        client_params: number of elements of the client's ``state_dict()``: parameters and buffers, where each
-            BatchNorm contributes weight + bias + running_mean + running_var (C each) + num_batches_tracked (1).
-            This reproduces protocol §2.1/§2.2 exactly (e.g. MobileNetV2 reference cut 2 → 3,489 = 3,456 params +
-            2·16 running stats + 1 counter).
-        feature_dim: backbone feature size F after global pooling (512 or 1280 at width 1).
-    """
-
-    arch: str
-    depth: int
-    width: float
-    client_layers: tuple[str, ...]
-    sent: tuple[tuple[int, int, int], ...]
-    client_params: int
-    feature_dim: int
-
-    @property
-    def sent_elements(self) -> int:
-        """Σ C·H·W over `sent` (elements per image)."""
-        return sum(c * h * w for c, h, w in self.sent)
-
-
-@dataclass
-class SplitModel:
-    """Client and server halves of a backbone.
-
-    client: x B×3×H×W → h B×(C·k)×h×w, k = ``len(info.sent)``; at a mid-block cut ``[mid, shortcut]`` are
-        concatenated on channels.
-    server: h → B×F pooled backbone features (no projector).
-    """
-
-    client: nn.Module
-    server: nn.Module
-    info: CutInfo
-
-
 def _plugin(arch: str) -> ArchPlugin | None:
-    """The registered plug-in of ``arch`` (None for a built-in); one line for an unknown name."""
-    if arch in ARCHS:
+    """The registered plug-in of ``arch`` (None for a built-in or a traced network); one line for an unknown name."""
+    if arch in ARCHS or is_graph_arch(arch):
         return None
     if arch not in PLUGIN_ARCHS:
         raise SflauditError(f"unknown arch {arch!r} (valid: {', '.join(arch_names())})")
@@ -108,7 +67,11 @@ def _check_input_size(input_size: int) -> None:
 
 
 def depth_range(arch: str) -> range:
-    """Valid depths: resnet18 1..17, resnet34 1..33, mobilenetv2 1..19; a plug-in 1..its number of units."""
+    """Valid depths: resnet18 1..17, resnet34 1..33, mobilenetv2 1..19; a plug-in 1..its number of units; a traced
+    network 1..its main-path conv/linear layers (:mod:`sflaudit.models.graphcut`)."""
+    if is_graph_arch(arch):
+        depths = graph_depths(arch)
+        return range(depths[0], depths[-1] + 1)
     plugin = _plugin(arch)
     if plugin is not None:
         with torch.device("meta"):
@@ -129,7 +92,7 @@ def reference_cut_to_depth(arch: str, cut: int) -> int:
     ResNet: 2·cut − 1 (cut 1..1+blocks). MobileNetV2: stage map of protocol §2.2, cuts 1..9 → depths
     1, 2, 4, 7, 11, 14, 17, 18, 19.
     """
-    if _plugin(arch) is not None:
+    if _plugin(arch) is not None or is_graph_arch(arch):
         raise SflauditError(f"the reference code has no cut table for {arch}")
     top = 9 if arch == "mobilenetv2" else 1 + sum(RESNET_BLOCKS[arch])
     if isinstance(cut, bool) or not isinstance(cut, int) or not 1 <= cut <= top:
@@ -141,6 +104,8 @@ def feature_dim(arch: str, width: float = 1.0) -> int:
     """Backbone feature size F after global pooling (512·width for ResNet, 1280·width for MobileNetV2)."""
     plugin = _plugin(arch)
     _check_width(width)
+    if is_graph_arch(arch):
+        return graph_cut(arch, depth_range(arch).stop - 1, width=width)[0].feature_dim
     if plugin is not None:
         return plugin.feature_dim(width)
     return mobilenetv2_feature_dim(width) if arch == "mobilenetv2" else resnet_feature_dim(width)
@@ -160,6 +125,8 @@ def _sends_two(arch: str, depth: int) -> bool:
 
 def build_backbone(arch: str, width: float = 1.0) -> Chain:
     """The unsplit backbone: x B×3×H×W → B×F (all units + global average pool + flatten), whole BasicBlocks."""
+    if is_graph_arch(arch):
+        raise SflauditError(f"{arch} is a traced network: build it with sflaudit.models.usernets.build_network")
     _check_arch(arch)
     _check_width(width)
     return Chain([*_units(arch, width), ("pool", GlobalPool())])
@@ -238,15 +205,19 @@ def _describe(
 
 
 def cut_info(arch: str, depth: int, *, width: float = 1.0, input_size: int = 32,
-             bottleneck: str = "none") -> CutInfo:
+             bottleneck: str = "none", norm: str = "groupnorm") -> CutInfo:
     """Describe the cut without allocating weights (the client is built on the meta device).
 
     `input_size` only changes the spatial sizes in ``sent``: the stem is the CIFAR one for every input size.
     `bottleneck` (``defence.bottleneck``, e.g. ``"C8S1"``) appends the compression: ``sent`` is then C×(h/S)×(w/S).
+    `norm` (``model.norm``) applies to traced networks only (:mod:`sflaudit.models.usernets`).
     """
     check_depth(arch, depth)
     _check_width(width)
     _check_input_size(input_size)
+    if is_graph_arch(arch):
+        _no_bottleneck(arch, bottleneck)
+        return graph_info(arch, depth, width=width, norm=norm, input_size=input_size)
     with torch.device("meta"):
         client_units, server_units, names = _split_units(arch, depth, width)
         client_units, _ = _with_bottleneck(arch, depth, input_size, client_units, server_units, bottleneck)
@@ -254,16 +225,28 @@ def cut_info(arch: str, depth: int, *, width: float = 1.0, input_size: int = 32,
     return _describe(arch, depth, width, input_size, client, names, bottleneck)
 
 
+def _no_bottleneck(arch: str, bottleneck: str) -> None:
+    if parse_bottleneck(bottleneck) is not None:
+        raise SflauditError(f"defence.bottleneck applies to the built-in networks and arch plug-ins, not to {arch}")
+
+
 def split_model(arch: str, depth: int, *, width: float = 1.0, input_size: int = 32,
-                bottleneck: str = "none") -> SplitModel:
+                bottleneck: str = "none", norm: str = "groupnorm", weights: str = "", meta: bool = False
+                ) -> SplitModel:
     """Build a freshly initialised backbone split at `depth` into client and server (disjoint parameters).
 
     With the same torch seed, ``client`` and ``server`` hold exactly the weights of :func:`build_backbone`; a
     `bottleneck` (``"CxSy"``) adds the client's ``bottleneck`` and the server's ``expand`` unit, initialised after.
+    A traced network (``torchvision:…``, ``module:callable``) takes `norm` and `weights` (``model.norm``,
+    ``model.weights``); ``meta`` gives its cached meta-device modules (profiling only).
     """
     check_depth(arch, depth)
     _check_width(width)
     _check_input_size(input_size)
+    if is_graph_arch(arch):
+        _no_bottleneck(arch, bottleneck)
+        return graph_split_model(arch, depth, width=width, norm=norm, input_size=input_size, weights=weights,
+                                 meta=meta)
     client_units, server_units, names = _split_units(arch, depth, width)
     client_units, server_units = _with_bottleneck(arch, depth, input_size, client_units, server_units, bottleneck)
     client, server = Chain(client_units), Chain(server_units)

@@ -77,7 +77,8 @@ class RunData:
 
 def load_run_data(cfg: Config, rng: np.random.Generator) -> RunData:
     """Load the dataset and partition (a ``fraction`` of) its training split across the clients (protocol §3.3)."""
-    ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=cfg.data.download)
+    ds = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir or None, download=cfg.data.download,
+                      image_size=cfg.data.image_size)
     n = len(ds.train.y)
     used = np.arange(n)
     if cfg.data.fraction < 1.0:
@@ -107,8 +108,9 @@ def augment_spec(cfg: Config, data: RunData) -> AugmentSpec:
 def client_split(cfg: Config, input_size: int) -> SplitModel:
     """The split backbone of the config: arch, depth, width, bottleneck, and GroupNorm for BatchNorm in the client
     when DP-SGD is on (:mod:`sflaudit.sfl.dp`) — the one constructor every trainer, attack and monitor uses."""
-    split = split_model(cfg.model.arch, cfg.model.depth, width=cfg.model.width, input_size=input_size,
-                        bottleneck=cfg.defence.bottleneck)
+    m = cfg.model
+    split = split_model(m.arch, m.depth, width=m.width, input_size=input_size, bottleneck=cfg.defence.bottleneck,
+                        norm=m.norm, weights=m.weights)
     if cfg.defence.dp_epsilon > 0:
         from sflaudit.sfl.dp import dp_client  # local: Opacus is imported only by DP runs
 
