@@ -38,7 +38,8 @@ def train(
     set_: SetOpt = None,
     method: Annotated[Optional[str], typer.Option(help="mocosfl | monacosfl")] = None,
     depth: Annotated[Optional[int], typer.Option(help="Cut depth (client main-path conv layers).")] = None,
-    arch: Annotated[Optional[str], typer.Option(help="resnet18 | resnet34 | mobilenetv2")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="resnet18 | resnet34 | mobilenetv2 | a plug-in | "
+                                                     "torchvision:NAME | module:callable")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="photos | digits | cifar10 | cifar100 | npz:PATH | "
                                                         "folder:PATH")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of torchvision datasets.")] = None,

@@ -13,10 +13,12 @@ import typer
 
 from sflaudit.errors import SflauditError
 from sflaudit.cli.options import ConfigOpt, PresetOpt, SetOpt, resolve_config
+from sflaudit.flags import traced_width
 
 
 def profile(
-    arch: Annotated[Optional[str], typer.Option(help="resnet18 | resnet34 | mobilenetv2 (default: config's)")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="resnet18 | resnet34 | mobilenetv2 | a plug-in | "
+                                                     "torchvision:NAME | module:callable (default: config's)")] = None,
     depths: Annotated[Optional[str], typer.Option(help="e.g. 1..17, 1..17:2, 3,5,7 (default: every depth)")] = None,
     config: ConfigOpt = None,
     preset: PresetOpt = None,
@@ -39,7 +41,8 @@ def profile(
     from sflaudit.models import depth_range
 
     # --arch replaces the config's arch; its first depth keeps the config valid (the table covers --depths)
-    arch_sets = [f'model.arch="{arch}"', f"model.depth={depth_range(arch).start}"] if arch else []
+    arch_sets = [f'model.arch="{arch}"', f"model.depth={depth_range(arch).start}",
+                 *traced_width(arch, set_ or [])] if arch else []
     size_sets = [f"data.image_size={input_size}"] if input_size is not None else []
     cfg = resolve_config(config, preset, [*(set_ or []), *arch_sets, *size_sets])
     arch = cfg.model.arch
@@ -49,7 +52,7 @@ def profile(
     from sflaudit.profiles.run import input_size as input_size_of
 
     if list_:
-        print_depth_list(arch, chosen, cfg.model.width, fmt, out, input_size=input_size_of(cfg))
+        print_depth_list(arch, chosen, cfg.model.width, fmt, out, input_size=input_size_of(cfg), norm=cfg.model.norm)
         return
     schedule, note = planning_schedule(cfg)      # --input-size: no dataset on disk needed
     if note:

@@ -11,6 +11,7 @@ and the tests hold the two counts equal on the paper's networks at every depth.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -90,6 +91,12 @@ def graph_flops(gm: fx.GraphModule, p: GraphPlan) -> FlopCount:
     return FlopCount(total=total, by_operator=by_op, uncounted=uncounted)
 
 
+@lru_cache(maxsize=16)
+def _projector_flops(feature_dim: int, moco_version: str) -> FlopCount:
+    """fvcore's count of the MoCo projector on one B×F row (one trace per feature size and version)."""
+    return count_flops(moco_projector(feature_dim, moco_version), torch.zeros(1, feature_dim))
+
+
 def graph_split_flops(arch: str, depth: int, *, norm: str = "groupnorm", input_size: int = 32,
                       projector: bool = True, moco_version: str = "V2") -> SplitFlops:
     """:class:`~sflaudit.profiles.flops.SplitFlops` of a traced network's cut, from one pass over its graph; the
@@ -100,7 +107,7 @@ def graph_split_flops(arch: str, depth: int, *, norm: str = "groupnorm", input_s
     cut, client, server = graph_cut(arch, depth, norm=norm, input_size=input_size)
     server_count = graph_flops(server.net, p)
     if projector:
-        head = count_flops(moco_projector(cut.feature_dim, moco_version), torch.zeros(1, cut.feature_dim))
+        head = _projector_flops(cut.feature_dim, moco_version)
         by_op = dict(server_count.by_operator)
         for name, n in head.by_operator.items():
             by_op[name] = by_op.get(name, 0) + n

@@ -15,7 +15,7 @@ import typer
 from sflaudit.runs import atomic_write_text
 
 PROFILE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("depth", "depth"), ("client_layers", "client holds"), ("sent", "sent C×H×W"), ("client_params", "client params"),
+    ("depth", "depth"), ("client_layers", "cut after"), ("sent", "sent C×H×W"), ("client_params", "client params"),
     ("client_flops", "client MMAC/img"), ("server_flops", "server MMAC/img"), ("step_up", "step up MB"),
     ("step_down", "step down MB"), ("sync_moco", "sync MB moco"), ("sync_mona", "sync MB monaco"),
     ("run_moco", "run MB moco"), ("run_mona", "run MB monaco"), ("ref_total_mb", "ref calc MB"),
@@ -28,7 +28,7 @@ def profile_cells(row: dict, symmetric: str) -> dict[str, str]:
     layers = row["client_layers"]
     return {
         "depth": str(row["depth"]),
-        "client_layers": layers[-1] if len(layers) == 1 else f"… {layers[-1]}",
+        "client_layers": row.get("after") or (layers[-1] if layers else ""),
         "sent": " + ".join("×".join(map(str, s)) for s in row["sent"]),
         "client_params": f"{row['client_params']:,}",
         "client_flops": f"{row['client_flops'] / 1e6:.1f}",
@@ -45,20 +45,20 @@ def profile_cells(row: dict, symmetric: str) -> dict[str, str]:
 
 
 def print_depth_list(arch: str, depths: list[int], width: float, fmt: str, out: Path | None, *,
-                     input_size: int = 32) -> None:
+                     input_size: int = 32, norm: str = "groupnorm") -> None:
     from sflaudit.models import cut_info
 
-    rows = [cut_info(arch, d, width=width, input_size=input_size) for d in depths]
-    data = [{"depth": i.depth, "client_layers": list(i.client_layers), "sent": [list(s) for s in i.sent],
-             "client_params": i.client_params} for i in rows]
+    rows = [cut_info(arch, d, width=width, input_size=input_size, norm=norm) for d in depths]
+    data = [{"depth": i.depth, "after": i.after or i.client_layers[-1], "client_layers": list(i.client_layers),
+             "sent": [list(s) for s in i.sent], "client_params": i.client_params} for i in rows]
     if fmt == "table":
         from rich.table import Table
 
         table = Table(title=f"{arch} depths (width {width:g})")
-        for col in ("depth", "client holds", "sent C×H×W", "client params"):
-            table.add_column(col, justify="right" if col != "client holds" else "left")
+        for col in ("depth", "cut after", "sent C×H×W", "client params"):
+            table.add_column(col, justify="right" if col != "cut after" else "left", no_wrap=col == "cut after")
         for r in data:
-            table.add_row(str(r["depth"]), ", ".join(r["client_layers"]),
+            table.add_row(str(r["depth"]), r["after"],
                           " + ".join("×".join(map(str, s)) for s in r["sent"]), f"{r['client_params']:,}")
         write_table(table, out)
     else:
@@ -76,7 +76,7 @@ def emit_profile(rows: list[dict], cfg: Any, schedule: dict, fmt: str, out: Path
                               "FLOPs (1 FLOP = 1 multiply-add); ref calc = the reference overhead calculator "
                               "(protocol §6.1)")
         for _, title in PROFILE_COLUMNS:
-            table.add_column(title, justify="left" if title == "client holds" else "right")
+            table.add_column(title, justify="left" if title == "cut after" else "right", no_wrap=title == "cut after")
         for r in rows:
             cells = profile_cells(r, cfg.ssl.symmetric)
             table.add_row(*(cells[key] for key, _ in PROFILE_COLUMNS))

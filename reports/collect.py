@@ -175,6 +175,7 @@ def _profile_columns(p: RunProfile | None) -> dict[str, Any]:
     """Bytes, parameters and FLOPs of the cell's own method and symmetric mode."""
     out: dict[str, Any] = {k: getattr(p, k) if p else None for k in _PROFILE_COLUMNS}
     out["sent"] = " + ".join("×".join(str(n) for n in shape) for shape in p.sent) if p and p.sent else None
+    out["after"] = (p.row.get("after") or None) if p else None      # the layer the cut follows
     up, down = out["client_run_up"], out["client_run_down"]
     out["mb_per_client"] = (up + down) / MIB if up is not None and down is not None else None
     return out

@@ -113,8 +113,26 @@ def _by_depth(rows: Sequence[dict[str, Any]], series: Sequence[str]) -> list[dic
     for depth in sorted({r["depth"] for r in rows}):
         cells = {series_key(r): r for r in rows if r["depth"] == depth}
         shared = next((r for r in cells.values() if r.get("client_params") is not None), next(iter(cells.values())))
-        out.append({"depth": depth, "shared": shared, "cells": [cells.get(k) for k in series]})
+        out.append({"depth": depth, "shared": shared, "variants": _cost_variants(list(cells.values())),
+                    "cells": [cells.get(k) for k in series]})
     return out
+
+
+_COST_KEYS = ("after", "sent", "client_params", "client_flops", "server_flops", "step_up", "step_down")
+
+
+def _cost_variants(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct cost columns at one depth (one unless a --vary axis changes the network or what is sent: then
+    each is labelled with the setting of its first cell)."""
+    seen: dict[tuple, dict[str, Any]] = {}
+    for r in cells:
+        key = tuple(r.get(k) for k in _COST_KEYS)
+        if key not in seen and (r.get("client_params") is not None or not seen):
+            seen[key] = {"label": r.get("setting_text") or "", **{k: r.get(k) for k in _COST_KEYS}}
+    variants = list(seen.values())
+    if len(variants) == 1:
+        variants[0]["label"] = ""
+    return variants
 
 
 def _series(rows: Sequence[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, str]]:

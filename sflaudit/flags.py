@@ -12,9 +12,18 @@ FLAG_KEYS: dict[str, str] = {"method": "sfl.method", "depth": "model.depth", "ar
                              "epochs": "optim.epochs", "device": "run.device", "seed": "run.seed"}
 
 
+def traced_width(arch: object, sets: list[str]) -> list[str]:
+    """``["model.width=1"]`` when `arch` is a traced network and `sets` give no width; else []."""
+    explicit = any(s.replace(" ", "").startswith("model.width=") for s in sets)
+    return ["model.width=1"] if isinstance(arch, str) and ":" in arch and not explicit else []
+
+
 def resolve_config(config: Path | None, preset: str | None, sets: list[str] | None, **flags: object) -> Config:
-    """Resolve preset/file/--set and the command's shortcut flags (:data:`FLAG_KEYS`; flags win)."""
+    """Resolve preset/file/--set and the command's shortcut flags (:data:`FLAG_KEYS`; flags win). ``--arch`` naming a
+    traced network (``torchvision:…``, ``module:callable``) also sets ``model.width = 1`` unless ``--set`` gives a
+    width: such a network is cut as built."""
     overrides = list(sets or [])
+    overrides += traced_width(flags.get("arch"), overrides)
     for name, value in flags.items():
         if value is None:
             continue

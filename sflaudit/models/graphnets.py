@@ -65,18 +65,25 @@ def _check_width(arch: str, width: float) -> None:
                             f"built (set model.width = 1)")
 
 
+_DEPTHS: dict[tuple[str, str], tuple[int, ...]] = {}
+
+
 @lru_cache(maxsize=8)
 def graph_plan(arch: str, norm: str = "groupnorm", input_size: int = 32) -> tuple[fx.GraphModule, GraphPlan]:
     """The meta-device trace of `arch` and its :class:`~sflaudit.models.graphcut.GraphPlan` (cached)."""
     with torch.device("meta"):
         net = build_network(arch, norm=norm)
     gm = trace(net.train(), arch)
-    return gm, plan(gm, input_size, arch)
+    p = plan(gm, input_size, arch)
+    _DEPTHS[(arch, norm)] = p.depths
+    return gm, p
 
 
 def graph_depths(arch: str, norm: str = "groupnorm") -> tuple[int, ...]:
-    """The depths offered for `arch` (ascending; they do not depend on the image size: planned at 32×32, or at
-    224×224 for a network that needs larger images)."""
+    """The depths offered for `arch` (ascending; they do not depend on the image size: those of any plan made so
+    far, else planned at 32×32, or at 224×224 for a network that needs larger images)."""
+    if (arch, norm) in _DEPTHS:
+        return _DEPTHS[(arch, norm)]
     try:
         return graph_plan(arch, norm, 32)[1].depths
     except SflauditError as exc:
@@ -94,8 +101,14 @@ def _cut(arch: str, gm: fx.GraphModule, p: GraphPlan, depth: int) -> tuple[Graph
 
 def graph_cut(arch: str, depth: int, *, width: float = 1.0, norm: str = "groupnorm", input_size: int = 32
               ) -> tuple[GraphCut, GraphClient, GraphServer]:
-    """The cut at `depth` on the cached meta-device modules (shapes, parameter counts, FLOPs; no weights)."""
+    """The cut at `depth` on meta-device modules (shapes, parameter counts, FLOPs; no weights), cached: shared,
+    never to be trained or changed (copy them first)."""
     _check_width(arch, width)
+    return _meta_cut(arch, depth, norm, input_size)
+
+
+@lru_cache(maxsize=256)
+def _meta_cut(arch: str, depth: int, norm: str, input_size: int) -> tuple[GraphCut, GraphClient, GraphServer]:
     gm, p = graph_plan(arch, norm, input_size)
     cut, client, server = _cut(arch, gm, p, depth)
     return cut, GraphClient(client, cut.frontier), GraphServer(server, cut.frontier)
