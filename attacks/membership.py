@@ -40,10 +40,11 @@ from sflaudit.errors import SflauditError
 from sflaudit.jobs import with_runtime
 from sflaudit.sfl.checkpoint import read_checkpoint
 from sflaudit.sfl.defences import defended
-from sflaudit.sfl.setup import augment_spec, load_client0, load_run_data, load_server, pick_device
+from sflaudit.sfl.auditset import MEMBER_SEED, audit_sample, audit_set  # noqa: F401 (audit_sample: re-exported)
+from sflaudit.sfl.setup import RunData, augment_spec, load_client0, load_run_data, load_server, pick_device
 from sflaudit.stages import membership_id
 
-MEMBER_SEED = 125          # fixed draw of the audited images (beside the attacks' AUX_SEED 123, TARGET_SEED 124)
+from sflaudit.attacks.membership_refs import CALIBRATION, calibrated_scores, train_references
 SCORES: tuple[str, ...] = ("view_similarity", "contrastive")
 Embed = Callable[[Tensor], Tensor]
 
@@ -128,32 +129,36 @@ def contrastive_score(embed: Embed, images: Tensor, spec: AugmentSpec, queue: Te
     return torch.cat(out).cpu()
 
 
-# ----------------------------------------------------------------------------------------------------- sample
-
-
-def audit_sample(parts: list[np.ndarray], nonmember_pool: np.ndarray, images: int, seed: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(member indices, each member's client, non-member indices): members evenly from every client's partition,
-    then as many non-members from ``nonmember_pool``; seeded, without repeats."""
-    rng = np.random.default_rng(seed)
-    share = math.ceil(images / len(parts))
-    picked = [rng.permutation(p)[:share] for p in parts]
-    members = np.concatenate(picked)
-    clients = np.concatenate([np.full(len(p), c) for c, p in enumerate(picked)])
-    order = rng.permutation(len(members))[:images]
-    members, clients = members[order], clients[order]
-    n = min(len(members), len(nonmember_pool))
-    if n < 2:
-        raise SflauditError(f"membership audit needs at least 2 members and 2 non-members, got {n}")
-    return members[:n], clients[:n], rng.permutation(nonmember_pool)[:n]
-
-
 # ---------------------------------------------------------------------------------------------------- the stage
+
+
+def score_checkpoint(checkpoint: Path, cfg: Config, data: RunData, sets: dict[str, Tensor], views: int,
+                     device: torch.device) -> dict[str, dict[str, np.ndarray]]:
+    """Both signals of one checkpoint (the target, or a reference model) on each image set (N×3×H×W uint8), as the
+    server sees the client (its defences applied); the augmentation draws are seeded per set, the same for every
+    model. Returns ``{signal: {set name: N floats}}``."""
+    ckpt = read_checkpoint(checkpoint)
+    size = int(data.train.shape[-1])
+    client = load_client0(ckpt, cfg, input_size=size, device=device, source=str(checkpoint))
+    server = load_server(ckpt, cfg, input_size=size, device=device, source=str(checkpoint))
+    client = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=MEMBER_SEED)  # what the server sees
+    embed: Embed = lambda x: server(client(x.to(device)))  # noqa: E731
+    spec = augment_spec(cfg, data)
+    out: dict[str, dict[str, np.ndarray]] = {name: {} for name in SCORES}
+    for i, (label, imgs) in enumerate(sets.items()):
+        for name in SCORES:
+            gen = torch.Generator().manual_seed(MEMBER_SEED + i)
+            s = (view_similarity(embed, imgs, spec, views, gen) if name == "view_similarity"
+                 else contrastive_score(embed, imgs, spec, ckpt.queue, cfg.ssl.T, gen))
+            out[name][label] = s.double().numpy()
+    return out
 
 
 def run_membership(checkpoint: Path, settings: MembershipConfig | None = None, *, runtime: RunConfig | None = None,
                    out: Path | None = None, reuse: bool = False) -> MembershipRecord:
-    """Audit ``checkpoint`` for membership leakage; writes ``membership/<id>.json`` in its run directory (or ``out``)."""
+    """Audit ``checkpoint`` for membership leakage; writes ``membership/<id>.json`` and the per-image scores
+    (``.npz``) in its run directory (or ``out``). With ``membership.refs`` = K > 0, K reference models are trained
+    (or reused) in ``<run>/refs/`` and the calibrated attacks (LiRA, RMIA) are scored beside the raw signals."""
     start = time.perf_counter()
     checkpoint = Path(checkpoint)
     ckpt = read_checkpoint(checkpoint)
@@ -169,43 +174,39 @@ def run_membership(checkpoint: Path, settings: MembershipConfig | None = None, *
     if m.images < 2:
         raise SflauditError(f"membership.images = {m.images}: the audit needs at least 2 images per side")
     data = load_run_data(cfg, np.random.default_rng(cfg.run.seed))        # the trainer's own partition
-    used = np.concatenate(data.parts)
-    unused = np.setdiff1d(np.arange(data.train.shape[0]), used)
-    source, pool = ("train-unused", unused) if cfg.data.fraction < 1.0 and len(unused) >= 2 else \
-        ("test", np.arange(data.test.shape[0]))
-    members, clients, nonmembers = audit_sample(data.parts, pool, m.images, MEMBER_SEED)
+    audit = audit_set(data.parts, data.train.shape[0], data.test.shape[0], cfg.data.fraction, m.images)
+    held = data.test if audit.source == "test" else data.train
+    sets = {"member": data.train[torch.as_tensor(audit.members)], "nonmember": held[torch.as_tensor(audit.nonmembers)]}
+    if m.refs:
+        sets["population"] = held[torch.as_tensor(audit.population)]
     device = pick_device(cfg.run.device)
-    size = int(data.train.shape[-1])
-    client = load_client0(ckpt, cfg, input_size=size, device=device, source=str(checkpoint))
-    server = load_server(ckpt, cfg, input_size=size, device=device, source=str(checkpoint))
-    client = defended(client, cfg.defence, wire_dtype=cfg.sfl.wire_dtype, seed=MEMBER_SEED)  # what the server sees
-    embed: Embed = lambda x: server(client(x.to(device)))  # noqa: E731
-    spec = augment_spec(cfg, data)
-    held = data.test if source == "test" else data.train
-    scores: dict[str, dict[str, np.ndarray]] = {}
-    for name in SCORES:
-        side = {}
-        for label, imgs in (("member", data.train[torch.as_tensor(members)]),
-                            ("nonmember", held[torch.as_tensor(nonmembers)])):
-            gen = torch.Generator().manual_seed(MEMBER_SEED + (label == "nonmember"))
-            s = (view_similarity(embed, imgs, spec, m.views, gen) if name == "view_similarity"
-                 else contrastive_score(embed, imgs, spec, ckpt.queue, cfg.ssl.T, gen))
-            side[label] = s.double().numpy()
-        scores[name] = side
-    summary = {n: score_summary(s["member"], s["nonmember"], resamples=m.resamples, seed=MEMBER_SEED)
-               for n, s in scores.items()}
-    per_client = {n: [roc_auc(s["member"][clients == c], s["nonmember"]) if (clients == c).any() else None
-                      for c in range(cfg.sfl.clients)] for n, s in scores.items()}
+    target = score_checkpoint(checkpoint, cfg, data, sets, m.views, device)
+    refs = train_references(cfg, checkpoint.parent, m.images, m.refs) if m.refs else []
+    ref_scores = [score_checkpoint(path, ref, data, sets, m.views, device) for ref, path, _ in refs]
+    scores = {name: (s["member"], s["nonmember"]) for name, s in target.items()}
+    scores.update(calibrated_scores(target, ref_scores, len(audit.members)))
+    summary = {n: score_summary(mem, non, resamples=m.resamples, seed=MEMBER_SEED) for n, (mem, non) in scores.items()}
+    per_client = {n: [roc_auc(mem[audit.clients == c], non) if (audit.clients == c).any() else None
+                      for c in range(cfg.sfl.clients)] for n, (mem, non) in scores.items()}
     record = MembershipRecord(
         membership_id=ident,
-        settings={"images": int(len(members)), "views": m.views, "resamples": m.resamples, "seed": MEMBER_SEED,
-                  "augment": cfg.data.augment, "interval": "95% percentile bootstrap (scipy.stats.bootstrap)"},
+        settings={"images": int(len(audit.members)), "views": m.views, "resamples": m.resamples, "seed": MEMBER_SEED,
+                  "augment": cfg.data.augment, "refs": m.refs, "calibration": CALIBRATION if m.refs else "none",
+                  "reference_train_s": [round(w, 3) for _, _, w in refs],
+                  "interval": "AUC: 95% percentile bootstrap (scipy.stats.bootstrap); TPR: exact Clopper-Pearson"},
         threat_model={"attacker": "honest-but-curious server",
                       "holds": ["synced client weights (client 0 online, eval mode)", "server online weights and key "
-                                "queue", "candidate images", "the augmentation recipe"],
+                                "queue", "candidate images", "the augmentation recipe",
+                                *([f"{m.refs} reference models it trained on other images of the pool (offline)",
+                                   "population images"] if m.refs else [])],
                       "labels": False, "checkpoint": str(checkpoint), "checkpoint_step": ckpt.step},
-        scores=summary, per_client_auc=per_client, members=[int(i) for i in members],
-        member_clients=[int(c) for c in clients], nonmembers=[int(i) for i in nonmembers], nonmember_source=source,
-        wall_s=round(time.perf_counter() - start, 3))
-    run.write_membership(record)
+        scores=summary, per_client_auc=per_client, members=[int(i) for i in audit.members],
+        member_clients=[int(c) for c in audit.clients], nonmembers=[int(i) for i in audit.nonmembers],
+        nonmember_source=audit.source, wall_s=round(time.perf_counter() - start, 3))
+    arrays = {f"{n}_{side}": v for n, pair in scores.items() for side, v in zip(("member", "nonmember"), pair)}
+    arrays.update(members=audit.members, nonmembers=audit.nonmembers, population=audit.population,
+                  member_clients=audit.clients)
+    for k, rs in enumerate(ref_scores, 1):
+        arrays.update({f"ref{k}_{n}_{side}": v for n, s in rs.items() for side, v in s.items()})
+    run.write_membership(record, arrays)
     return record

@@ -4,9 +4,12 @@ that spells their file names and JSON keys (the schema is in docs/architecture.m
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
+
+import numpy as np
 
 from sflaudit.artifact_json import Artifact, read_artifact, write_artifact
 from sflaudit.errors import SflauditError
@@ -267,9 +270,21 @@ class RunDir:
     def read_membership(self, membership_id: str) -> MembershipRecord | None:
         return read_artifact(MembershipRecord, self.membership_path(membership_id))
 
-    def write_membership(self, record: MembershipRecord) -> Path:
+    def write_membership(self, record: MembershipRecord, scores: dict[str, Any] | None = None) -> Path:
+        """The per-image scores (``membership/<id>.npz``: NumPy arrays by name) first, then the record."""
+        if scores is not None:
+            buf = io.BytesIO()
+            np.savez(buf, **scores)
+            atomic_write_bytes(self.membership_path(record.membership_id).with_suffix(".npz"), buf.getvalue())
         write_artifact(path := self.membership_path(record.membership_id), record)
         return path
+
+    def read_membership_scores(self, membership_id: str) -> dict[str, Any] | None:
+        """The arrays of ``membership/<id>.npz`` (read without pickle), or None when absent."""
+        if not (path := self.membership_path(membership_id).with_suffix(".npz")).is_file():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
 
     def read_error(self) -> ErrorRecord | None:
         try:

@@ -30,6 +30,9 @@ class DataConfig:
     partition: str = "shards"        # shards (reference non-IID) | iid | dirichlet
     dirichlet_alpha: float = 0.5
     fraction: float = 1.0            # share of the training split used (protocol's data_proportion)
+    audit_exclude: int = 0           # > 0: a membership reference model — trains on other images than the audit of
+                                     # this many per side of the run with seed audit_seed (sflaudit/sfl/auditset.py)
+    audit_seed: int = 0
     image_size: int = 0              # side S: every image resized to S×S on load (0 = the dataset's own size)
 
 
@@ -94,6 +97,7 @@ class MembershipConfig:
     images: int = 250                # members and as many non-members audited (0 = no membership stage)
     views: int = 8                   # augmented views per image for the view-similarity score (EncoderMI)
     resamples: int = 1000            # bootstrap resamples for the AUC interval
+    refs: int = 0                    # reference models trained for calibrated attacks (LiRA, RMIA); 0 = uncalibrated
 
 
 @dataclass

@@ -32,7 +32,8 @@ RUNTIME_FIELDS: frozenset[str] = frozenset({"run.device", "run.threads", "run.ck
                                             "data.download"})
 # fields added after run directories were first recorded, left out of the identity while at this default: an
 # existing run keeps its id, and any other value is a different training (data.image_size: resized images)
-NEUTRAL_DEFAULTS: dict[str, Any] = {"data.image_size": 0, "model.norm": "groupnorm", "model.weights": ""}
+NEUTRAL_DEFAULTS: dict[str, Any] = {"data.image_size": 0, "model.norm": "groupnorm", "model.weights": "",
+                                    "data.audit_exclude": 0, "data.audit_seed": 0}
 
 def training_identity(cfg: Config) -> dict[str, dict[str, Any]]:
     """The config fields that define what training produces, as a nested plain dict (runtime fields dropped)."""
@@ -93,5 +94,7 @@ def attack_id(cfg: AttackConfig) -> str:
 
 
 def membership_id(cfg: MembershipConfig) -> str:
-    """Readable id of a membership-audit setting, e.g. ``membership-n250-v8-r1000``."""
-    return f"membership-n{cfg.images}-v{cfg.views}-r{cfg.resamples}"
+    """Readable id of a membership-audit setting, e.g. ``membership-n250-v8-r1000`` (``-refs4`` when calibrated with
+    four reference models; uncalibrated ids are those of earlier versions)."""
+    refs = f"-refs{cfg.refs}" if cfg.refs else ""
+    return f"membership-n{cfg.images}-v{cfg.views}-r{cfg.resamples}{refs}"

@@ -52,6 +52,8 @@ _RANGES: Ranges = (
     ("membership.images", 0, None, True, True),
     ("membership.views", 2, None, True, True),
     ("membership.resamples", 100, None, True, True),
+    ("membership.refs", 0, 64, True, True),
+    ("data.audit_exclude", 0, None, True, True),
     ("run.ckpt_every", 1, None, True, True),
     ("run.threads", 0, None, True, True),
 )

@@ -15,6 +15,7 @@ from sflaudit.data.sources import train_labels
 from sflaudit.errors import SflauditError, first_line
 from sflaudit.memo import memoized
 from sflaudit.models import SplitModel, split_model
+from sflaudit.sfl.auditset import audit_set, reference_subset
 from sflaudit.sfl.moco import PROJECTOR_DIMS, build_projector
 from sflaudit.stages import training_id
 
@@ -83,6 +84,8 @@ def load_run_data(cfg: Config, rng: np.random.Generator) -> RunData:
     used = np.arange(n)
     if cfg.data.fraction < 1.0:
         used = rng.permutation(n)[: max(1, int(n * cfg.data.fraction))]
+    if cfg.data.audit_exclude > 0:           # a membership auditor's reference model (sflaudit.sfl.auditset)
+        used = _reference_used(cfg, n, len(ds.test.y), rng)
     scheme = cfg.data.partition
     if scheme == "shards" and cfg.sfl.noniid_ratio >= 1.0:
         scheme = "iid"   # the reference uses contiguous IID slices when noniid_ratio = 1
@@ -98,6 +101,15 @@ def load_run_data(cfg: Config, rng: np.random.Generator) -> RunData:
         test=to_nchw(ds.test.x), test_labels=torch.as_tensor(ds.test.y, dtype=torch.long),
         parts=parts, mean=torch.tensor(ds.mean, dtype=torch.float32), std=torch.tensor(ds.std, dtype=torch.float32),
     )
+
+
+def _reference_used(cfg: Config, n_train: int, n_test: int, rng: np.random.Generator) -> np.ndarray:
+    """The training images of a reference model: the target's size, none of the target's audited images."""
+    d = cfg.data
+    target_cfg = replace(cfg, data=replace(d, audit_exclude=0, audit_seed=0), run=replace(cfg.run, seed=d.audit_seed))
+    target = load_run_data(target_cfg, np.random.default_rng(d.audit_seed))
+    audit = audit_set(target.parts, n_train, n_test, d.fraction, d.audit_exclude)
+    return reference_subset(audit, sum(len(p) for p in target.parts), n_train, rng)
 
 
 def augment_spec(cfg: Config, data: RunData) -> AugmentSpec:
