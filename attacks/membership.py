@@ -52,11 +52,32 @@ Embed = Callable[[Tensor], Tensor]
 # ---------------------------------------------------------------------------------------------------- metrics
 
 
+def roc_points(member: np.ndarray, nonmember: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(FPR, TPR) of every threshold (sklearn's ROC): what the TPR table reads and the log–log ROC draws."""
+    y = np.r_[np.ones(len(member)), np.zeros(len(nonmember))]
+    f, t, _ = roc_curve(y, np.r_[member, nonmember], drop_intermediate=False)
+    return f, t
+
+
 def tpr_at_fpr(member: np.ndarray, nonmember: np.ndarray, fpr: float) -> float:
     """Highest true-positive rate of any threshold whose false-positive rate is at most ``fpr`` (from the ROC)."""
-    y = np.r_[np.ones(len(member)), np.zeros(len(nonmember))]
-    f, t, _ = roc_curve(y, np.r_[member, nonmember])
+    f, t = roc_points(member, nonmember)
     return float(t[f <= fpr + 1e-12].max())
+
+
+def epsilon_lower_bound(member: np.ndarray, nonmember: np.ndarray, *, delta: float = 1e-5,
+                        confidence: float = 0.95) -> float:
+    """An empirical lower bound on the ε of (ε, δ)-DP from the attack (Jagielski et al., NeurIPS 2020): the largest
+    ln((TPR_low − δ) / FPR_high) over the ROC's thresholds, with exact Clopper–Pearson bounds on both rates (0 when
+    no threshold gives a positive bound). A DP run's claimed ε must lie above it."""
+    f, t = roc_points(member, nonmember)
+    tp, fp = np.round(t * len(member)), np.round(f * len(nonmember))
+    alpha = 1.0 - confidence                    # exact Clopper–Pearson bounds as beta quantiles (vectorised)
+    low = np.where(tp > 0, stats.beta.ppf(alpha / 2, np.maximum(tp, 1), len(member) - tp + 1), 0.0)
+    high = np.where(fp < len(nonmember), stats.beta.ppf(1 - alpha / 2, fp + 1, np.maximum(len(nonmember) - fp, 1)),
+                    1.0)
+    ok = (low - delta > 0) & (high > 0)
+    return float(np.log((low[ok] - delta) / high[ok]).max(initial=0.0)) if ok.any() else 0.0
 
 
 def tpr_interval(member: np.ndarray, nonmember: np.ndarray, fpr: float, *,
@@ -92,6 +113,7 @@ def score_summary(member: np.ndarray, nonmember: np.ndarray, *, resamples: int, 
                                     "auc_high": high if math.isfinite(high) else None}
     for key, fpr in (("tpr_at_01fpr", 0.001), ("tpr_at_1fpr", 0.01), ("tpr_at_10fpr", 0.10)):
         out[key], out[f"{key}_low"], out[f"{key}_high"] = tpr_interval(member, nonmember, fpr)
+    out["epsilon_lower"] = epsilon_lower_bound(member, nonmember)
     return out
 
 

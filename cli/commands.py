@@ -120,6 +120,8 @@ def invert(
     images: Annotated[Optional[int], typer.Option(help="membership: members (and as many non-members) audited.")]
     = None,
     views: Annotated[Optional[int], typer.Option(help="membership: augmented views per image.")] = None,
+    membership_refs: Annotated[Optional[int], typer.Option(
+        help="membership: reference models for the calibrated attacks (LiRA, RMIA); 0 = uncalibrated.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory to write attacks/<attack id>/ into (default: "
                                                      "the checkpoint's).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
@@ -129,7 +131,7 @@ def invert(
     """Attack a checkpoint: model inversion of its client (attacks/<attack id>/invert.json and invert.png) or, with
     --attack membership, a label-free membership-inference audit (membership/<id>.json)."""
     if attack == "membership":
-        _membership(checkpoint, images=images, views=views, out=out)
+        _membership(checkpoint, images=images, views=views, refs=membership_refs, out=out)
         return
     from sflaudit.api import attack_settings
     from sflaudit.api import invert as run_invert
@@ -164,10 +166,11 @@ def invert(
                f"PSNR {m['psnr']:.2f} dB | SSIM {m['ssim']:.3f} | LPIPS {lp} → {where}")
 
 
-def _membership(checkpoint: Path, *, images: int | None, views: int | None, out: Path | None) -> None:
+def _membership(checkpoint: Path, *, images: int | None, views: int | None, refs: int | None,
+                out: Path | None) -> None:
     from sflaudit.api import membership
 
-    rec = membership(checkpoint, images=images, views=views, out=out)
+    rec = membership(checkpoint, images=images, views=views, refs=refs, out=out)
     parts = [f"{name} AUC {s['auc']:.3f} [{s['auc_low']:.3f}, {s['auc_high']:.3f}], TPR@1%FPR {s['tpr_at_1fpr']:.3f}"
              for name, s in rec.scores.items()]
     typer.echo(f"membership audit of {len(rec.members)} members vs {len(rec.nonmembers)} non-members "

@@ -65,6 +65,9 @@ def report(
     server_device: Annotated[Optional[str], typer.Option(help="Server device (default a100).")] = None,
     lpips_weights: Annotated[Optional[str], typer.Option(help="LPIPS AlexNet weights file for the attack metrics.")]
     = None,
+    membership_refs: Annotated[Optional[int], typer.Option(
+        help="Reference models per cell for the calibrated membership attacks (LiRA, RMIA; sets membership.refs); "
+             "0 = uncalibrated.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Sweep depths × methods (train → profile → invert per cell, skipping finished cells) and write the report."""
@@ -72,7 +75,9 @@ def report(
 
     from sflaudit.api import report as run_report
 
-    result = run_report(runs, out, file=config, preset=preset, sets=list(set_ or []), depths=depths, methods=methods,
+    refs = [f"membership.refs={membership_refs}"] if membership_refs is not None else []
+    result = run_report(runs, out, file=config, preset=preset, sets=[*(set_ or []), *refs], depths=depths,
+                        methods=methods,
                         attacks=attacks, vary=list(vary or []), seeds=seeds, only_render=only_render,
                         executor=executor, jobs=jobs, ray_address=ray_address, cpus_per_cell=cpus_per_cell,
                         gpus_per_cell=gpus_per_cell, link=link, client_device=client_device,

@@ -146,7 +146,21 @@ def _membership_columns(m: MembershipRecord | None) -> dict[str, Any]:
                     f"{prefix}_auc_high": finite_or_none(got.get("auc_high")),
                     f"{prefix}_tpr_1fpr": finite_or_none(got.get("tpr_at_1fpr"))})
     out["mia_wall_s"] = finite_or_none(m.wall_s) if m else None
+    out.update(_membership_calibrated(m))
     return out
+
+
+def _membership_calibrated(m: MembershipRecord | None) -> dict[str, Any]:
+    """The worst case for privacy over every membership score: the one with the highest TPR at 1 % FPR (a
+    calibrated LiRA/RMIA score when ``membership.refs`` > 0), its interval, and the largest empirical ε bound."""
+    scores = m.scores if m else {}
+    name = max(scores, key=lambda n: (scores[n].get("tpr_at_1fpr") or 0.0, n), default=None)
+    got = scores.get(name, {}) if name else {}
+    eps = [s.get("epsilon_lower") for s in scores.values() if s.get("epsilon_lower") is not None]
+    return {"mia_refs": int(m.settings.get("refs", 0)) if m else None, "mia_worst": name,
+            **{f"mia_worst_{k}": finite_or_none(got.get(f"tpr_at_{k}")) for k in ("1fpr", "1fpr_low", "1fpr_high",
+                                                                                 "01fpr", "10fpr")},
+            "mia_epsilon_lower": max(eps) if eps else None}
 
 
 def _accuracy_intervals(row: dict[str, Any], e: Evaluation | None) -> dict[str, Any]:

@@ -215,12 +215,19 @@ def time_plot(rows: Sequence[Row]) -> bytes:
         return png(fig)
 
 
+def membership_roc_plot(rows: Sequence[Row]) -> bytes:
+    from sflaudit.reports.rocplot import membership_roc_plot as draw   # local: reads the scores beside each record
+
+    return draw(rows)
+
+
 PLOTS: dict[str, tuple[str, Callable[..., bytes]]] = {
     "accuracy": ("Accuracy vs depth", accuracy_plot),
     "attack": ("Attack quality vs depth (worst case over the attacks)", attack_plot),
     "attacks": ("Each attack vs depth", attacks_plot),
     "bandwidth": ("Bandwidth vs depth", bandwidth_plot),
     "membership": ("Membership inference vs depth", membership_plot),
+    "membership_roc": ("Membership ROC per depth (log–log)", membership_roc_plot),
     "time": ("Time to train vs depth", time_plot),
 }
 

@@ -69,6 +69,7 @@ def membership_text(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
             continue
         source = "test split" if record.nonmember_source == "test" else "training images no client received"
         return {"id": record.membership_id, "attacker": record.threat_model.get("attacker"),
+                "refs": record.settings.get("refs", 0), "calibration": record.settings.get("calibration", "none"),
                 "holds": "; ".join(record.threat_model.get("holds", [])), "views": record.settings.get("views"),
                 "audit": f"{record.settings.get('images')} members drawn evenly from the clients' partitions vs as "
                          f"many non-members from the {source}; seed {record.settings.get('seed')}; "

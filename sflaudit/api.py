@@ -103,12 +103,13 @@ def invert(checkpoint: str | Path, attack: str | None = None, *, out: str | Path
 
 
 def membership(checkpoint: str | Path, *, images: int | None = None, views: int | None = None,
-               out: str | Path | None = None) -> Any:
-    """``sflaudit invert --attack membership``: the label-free membership audit (membership/<id>.json)."""
+               refs: int | None = None, out: str | Path | None = None) -> Any:
+    """``sflaudit invert --attack membership``: the label-free membership audit (membership/<id>.json and .npz);
+    ``refs`` = K trains (or reuses) K reference models beside the run and adds the calibrated LiRA and RMIA."""
     from sflaudit.attacks.membership import run_membership
     from sflaudit.jobs import stage_settings
 
-    settings = stage_settings(Path(checkpoint), "membership", images=images, views=views)
+    settings = stage_settings(Path(checkpoint), "membership", images=images, views=views, refs=refs)
     return run_membership(Path(checkpoint), settings, out=Path(out) if out else None)
 
 
