@@ -65,6 +65,9 @@ def report(
     server_device: Annotated[Optional[str], typer.Option(help="Server device (default a100).")] = None,
     lpips_weights: Annotated[Optional[str], typer.Option(help="LPIPS AlexNet weights file for the attack metrics.")]
     = None,
+    privacy_axis: Annotated[str, typer.Option(
+        help="Leakage objective of the Pareto front and the pick: ssim (worst-case reconstruction) | membership "
+             "(the strongest membership score's TPR at 1 % FPR).")] = "ssim",
     membership_refs: Annotated[Optional[int], typer.Option(
         help="Reference models per cell for the calibrated membership attacks (LiRA, RMIA; sets membership.refs); "
              "0 = uncalibrated.")] = None,
@@ -81,7 +84,8 @@ def report(
                         attacks=attacks, vary=list(vary or []), seeds=seeds, only_render=only_render,
                         executor=executor, jobs=jobs, ray_address=ray_address, cpus_per_cell=cpus_per_cell,
                         gpus_per_cell=gpus_per_cell, link=link, client_device=client_device,
-                        server_device=server_device, lpips_weights=lpips_weights, console=Console(stderr=True),
+                        server_device=server_device, lpips_weights=lpips_weights, privacy_axis=privacy_axis,
+                        console=Console(stderr=True),
                         progress=not quiet,
                         constraints=dict(max_ssim=max_ssim, max_mb_per_client=max_mb_per_client, min_knn=min_knn,
                                          max_hours=max_hours))

@@ -25,7 +25,8 @@ from sflaudit.reports.plotkit import series_key, series_label, series_names
 from sflaudit.reports.paired import paired_differences
 from sflaudit.reports.seeds import group_rows
 from sflaudit.reports.threats import defence_notes, membership_text, threat_models
-from sflaudit.reports.tradeoffs import METHOD_LABELS, Constraints, annotate
+from sflaudit.reports.recommend import annotate
+from sflaudit.reports.tradeoffs import METHOD_LABELS, SSIM_AXIS, Constraints, PrivacyAxis
 from sflaudit.config import Config, config_to_toml
 from sflaudit.runs import atomic_write_text
 
@@ -51,6 +52,7 @@ class ReportInputs:
     vary: list[tuple[str, list[str]]] = field(default_factory=list)
     seeds: int = 1
     time_text: str = ""
+    privacy: PrivacyAxis = SSIM_AXIS     # the front's leakage objective (--privacy-axis)
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
     from sflaudit.reports.provenance import provenance
 
     cells = [complete_row(r) for r in inputs.rows]
-    rows, front, rec = annotate(group_rows(cells), inputs.constraints)
+    rows, front, rec = annotate(group_rows(cells), inputs.constraints, inputs.privacy)
     for r in rows:
         r["series"] = series_key(r)
         r["series_label"] = series_label(r["series"])
@@ -183,6 +185,7 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
         "by_depth": _by_depth(rows, keys), "grids": grids(rows), "series": series,
         "attacks": list(inputs.attacks), "time_text": inputs.time_text, "vary": [(k, list(v)) for k, v in inputs.vary], "seeds": inputs.seeds,
         "threats": threats, "membership": membership_text(rows), "provenance": prov,
+        "privacy_label": inputs.privacy.label,
         "cells": cells, "paired": paired_differences(cells, inputs.methods, base_seed=inputs.config.run.seed),
         "defences": defence_notes(cfg, inputs.vary),
         "lpips_note": threats[0] if threats else None,

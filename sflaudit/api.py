@@ -120,17 +120,19 @@ def report(runs: str | Path = "runs/report", out: str | Path = "report.html", *,
            ray_address: str | None = None, cpus_per_cell: float = 1.0, gpus_per_cell: float | None = None,
            constraints: dict[str, float | None] | None = None, link: str | None = None,
            client_device: str | None = None, server_device: str | None = None, lpips_weights: str | None = None,
-           console: Any = None, progress: bool = False) -> ReportResult:
+           privacy_axis: str = "ssim", console: Any = None, progress: bool = False) -> ReportResult:
     """``sflaudit report``: plan the depth × method (× ``vary`` × seeds) grid, run the missing stages of every
     cell, and write the HTML report with its CSV and JSON. Axes are the command's strings (``depths="1..17:4"``,
-    ``attacks="prior,decoder"``); ``constraints``: max_ssim, max_mb_per_client, min_knn, max_hours."""
+    ``attacks="prior,decoder"``); ``constraints``: max_ssim, max_mb_per_client, min_knn, max_hours;
+    ``privacy_axis``: the front's leakage objective, ``ssim`` (worst-case attack) or ``membership`` (TPR at 1 % FPR)."""
     from sflaudit.reports.collect import collect_rows
     from sflaudit.reports.grid import plan_cells
     from sflaudit.reports.html import ReportInputs, write_report
     from sflaudit.reports.sweep import check_configs, write_manifest
     from sflaudit.reports.timecols import add_time_columns, time_setting
-    from sflaudit.reports.tradeoffs import Constraints
+    from sflaudit.reports.tradeoffs import Constraints, privacy_axis as axis_of
 
+    axis = axis_of(privacy_axis)                    # a bad name is one line before any work
     runs, out = Path(runs), Path(out)
     if executor not in ("local", "ray"):
         raise SflauditError(f"unknown executor {executor!r} (valid: local, ray)")
@@ -163,7 +165,8 @@ def report(runs: str | Path = "runs/report", out: str | Path = "report.html", *,
     inputs = ReportInputs(rows=rows, config=base, depths=depth_list, methods=method_list, attacks=attack_list,
                           vary=vary_list, seeds=seed_count, time_text=timing.text, runs=runs,
                           constraints=Constraints(**(constraints or {})), preset=preset_name,
-                          config_path=str(file) if file else None, overrides=list(sets), executor=executor)
+                          config_path=str(file) if file else None, overrides=list(sets), executor=executor,
+                          privacy=axis)
     files = write_report(inputs, out)
     return _result(files, failed, len(cells))
 

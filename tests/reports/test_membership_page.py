@@ -35,3 +35,8 @@ def test_calibrated_membership_on_the_page(tmp_path: Path) -> None:
     assert np.all(np.diff(series["fpr"]) >= 0) and membership_roc_plot([row])[:8] == b"\x89PNG\r\n\x1a\n"
     page = html.read_text()
     assert "calibrated, 2 refs" in page and 'data-plot="membership_roc"' in page
+    again = run_report("--depths", "1", "--methods", "mocosfl", *TINY, "--set", "membership.images=24",
+                       "--membership-refs", "2", "--attacks", "prior", "--runs", str(runs), "--out", str(html),
+                       "--only-render", "--privacy-axis", "membership", "--quiet")
+    assert again.exit_code == 0, (again.output, again.exception)
+    assert "Leakage axis of the front and the pick: <b>membership TPR@1% FPR</b>" in html.read_text()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sflaudit.reports.tradeoffs import (Axis, Constraints, annotate, depth_ranges, dominates, pareto_cells,
-                                        pareto_indices, recommend, within_noise)
+from sflaudit.reports.recommend import annotate, depth_ranges, recommend
+from sflaudit.reports.tradeoffs import Axis, Constraints, dominates, pareto_cells, pareto_indices, within_noise
 from sflaudit.errors import SflauditError
 
 
@@ -241,3 +241,18 @@ def test_recommend__a_pick_clear_of_every_rival_says_that_no_cell_is_within_nois
     assert (rec.cell, rec.tied, rec.tie_note) == ("d15", (), "")
     assert rec.reason.endswith("per client per run); no other Pareto-optimal cell is within noise of it on kNN "
                                "and SSIM")
+
+
+def test_membership_privacy_axis__front_and_pick_follow_the_membership_tpr() -> None:
+    """On the SSIM axis b (SSIM 0.2) dominates a; on the membership axis a (TPR 0.01) is the private one."""
+    from sflaudit.reports.tradeoffs import privacy_axis
+
+    a = dict(row("a", 0.40, 50.0, 10), mia_worst_1fpr=0.01)
+    b = dict(row("b", 0.20, 50.0, 10), mia_worst_1fpr=0.30)
+    assert pareto_cells([a, b]) == ["b"]
+    axis = privacy_axis("membership")
+    assert pareto_cells([a, b], axis.key) == ["a"]
+    rec = recommend([a, b], axis=axis)
+    assert rec.cell == "a" and "membership TPR@1% FPR 0.010" in rec.reason
+    with pytest.raises(SflauditError, match="--privacy-axis 'tpr'"):
+        privacy_axis("tpr")
