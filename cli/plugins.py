@@ -38,4 +38,5 @@ def plugins(json_out: Annotated[bool, typer.Option("--json", help="Machine-reada
     for d in DEFENCES:
         typer.echo(f"  {d.name} [{d.acts}]: {', '.join(f'{k}={v}' for k, (_, v) in d.fields().items())}")
     typer.echo(f"methods (sfl.method): {', '.join(strategy_names())}")
-    typer.echo(f"archs (model.arch): {', '.join(arch_names())}")
+    typer.echo(f"archs (model.arch): {', '.join(arch_names())}, and any traced network: torchvision:<builder> "
+               f"(e.g. torchvision:resnet50, torchvision:mobilenet_v3_small) or package.module:callable")

@@ -25,7 +25,7 @@ NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--hide-scrollbars", "--window-size=1280,2000"]
-IMAGES = 19   # 7 plots + 12 reconstruction grids (2 depths × 2 methods × 3 attacks, 8 of them under <details>)
+IMAGES = 20   # 8 plots + 12 reconstruction grids (2 depths × 2 methods × 3 attacks, 8 of them under <details>)
 
 
 def chromium() -> str:
@@ -140,7 +140,7 @@ def test_browser__command_line_screenshot_and_dom(smoke_sweep, tmp_path: Path) -
     assert len(images) == IMAGES and all(a["src"].startswith(("data:image/png;base64,", "data:image/webp;base64,"))
                                          for a in images)
     assert {a["data-plot"] for a in images if "data-plot" in a} == {"tradeoff", "accuracy", "attack", "attacks",
-                                                                     "bandwidth", "membership", "time"}
+                                                                     "bandwidth", "membership", "membership_roc", "time"}
     for _, attrs in dom.attrs:
         for key in ("src", "href"):
             assert not attrs.get(key, "").startswith(("http:", "https:", "//")), attrs

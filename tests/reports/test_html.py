@@ -68,7 +68,7 @@ def test_report__answer_first_then_every_section(smoke_sweep) -> None:
     ids = [a["id"] for t, a in page.tags if t == "section"]
     assert ids == ["answer", "tradeoff", "plots", "table", "grids", "traffic", "read", "threat", "provenance"]
     plots = sorted(a["data-plot"] for t, a in page.tags if t == "img" and "data-plot" in a)
-    assert plots == ["accuracy", "attack", "attacks", "bandwidth", "membership", "time", "tradeoff"]
+    assert plots == ["accuracy", "attack", "attacks", "bandwidth", "membership", "membership_roc", "time", "tradeoff"]
     grids = sorted(a["data-grid"] for t, a in page.tags if t == "img" and "data-grid" in a)
     assert grids == ["mocosfl-d1", "mocosfl-d2", "monacosfl-d1", "monacosfl-d2"]
     text = smoke_sweep.html.read_text()

@@ -51,7 +51,8 @@ def test_plots__tolerate_failed_and_missing_values() -> None:
 
 def test_plots__no_rows_still_draws_labelled_empty_figures() -> None:
     figures = all_plots([], [], None)
-    assert sorted(figures) == ["accuracy", "attack", "attacks", "bandwidth", "membership", "time", "tradeoff"]
+    assert sorted(figures) == ["accuracy", "attack", "attacks", "bandwidth", "membership", "membership_roc", "time",
+                              "tradeoff"]
     for png in figures.values():
         image(png)
 
