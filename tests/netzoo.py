@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sflaudit.models import build_backbone
+from sflaudit.models import build_backbone, split_model
 
 
 class TinyNet(nn.Module):
@@ -57,3 +57,11 @@ def resnet18_hand() -> nn.Module:
 
 def mobilenetv2_hand() -> nn.Module:
     return build_backbone("mobilenetv2", 0.25)
+
+
+def hand_convs(arch: str, depth: int) -> int:
+    """Main-path convs on a hand table's client at `depth` (MobileNetV2's depth counts blocks, not convs): the depth
+    of the same cut in the traced network."""
+    with torch.device("meta"):
+        client = split_model(arch, depth).client
+    return sum(1 for name, m in client.named_modules() if isinstance(m, nn.Conv2d) and "shortcut" not in name)

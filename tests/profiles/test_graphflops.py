@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from sflaudit.models import depth_range, split_model
 from sflaudit.profiles.flops import count_flops
 from sflaudit.profiles.graphflops import graph_split_flops
 
-
-def _hand_convs(arch: str, depth: int) -> int:
-    with torch.device("meta"):
-        client = split_model(arch, depth).client
-    return sum(1 for name, m in client.named_modules() if isinstance(m, nn.Conv2d) and "shortcut" not in name)
+from netzoo import hand_convs as _hand_convs  # tests/netzoo.py
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "mobilenetv2"])

@@ -12,12 +12,7 @@ from sflaudit.models.frontier import Frontier
 from sflaudit.models.graphcut import plan, split_graph, trace
 from sflaudit.models.graphnets import graph_plan
 
-
-def _hand_convs(arch: str, depth: int) -> int:
-    """Main-path convs on the hand table's client (MobileNetV2's depth counts blocks, not convs)."""
-    with torch.device("meta"):
-        client = split_model(arch, depth).client
-    return sum(1 for name, m in client.named_modules() if isinstance(m, nn.Conv2d) and "shortcut" not in name)
+from netzoo import hand_convs as _hand_convs  # tests/netzoo.py
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "mobilenetv2"])
