@@ -129,6 +129,7 @@ def cell_row(cell: CellLike) -> dict[str, Any]:
     row.update(hours=None, hours_compute=None, hours_transfer=None, hours_latency=None,
                time_bottleneck=None)          # sflaudit.reports.timecols fills these in (they need the report's link)
     row.update(_profile_columns(a.profile))
+    row["dp_epsilon"] = ((a.profile.config.get("defence") or {}).get("dp_epsilon") or None) if a.profile else None
     t, analytic = a.traffic, (a.profile.analytic_traffic if a.profile else None)
     row.update(measured_up=t.total.get("up") if t else None, measured_down=t.total.get("down") if t else None,
                analytic_up=(analytic or {}).get("total", {}).get("up"),
