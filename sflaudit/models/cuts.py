@@ -28,7 +28,7 @@ from sflaudit.architectures import BUILTIN_ARCHS, ArchPlugin, arch_names
 from sflaudit.errors import SflauditError
 from sflaudit.models.bottleneck import bottleneck_layers, parse_bottleneck  # noqa: F401
 from sflaudit.models.cutinfo import CutInfo, SplitModel
-from sflaudit.models.graphnets import graph_cut, graph_depths, graph_info, graph_split_model
+from sflaudit.models.graphnets import graph_depths, graph_feature_dim, graph_info, graph_split_model
 from sflaudit.models.layers import Chain, GlobalPool
 from sflaudit.models.mobilenetv2 import mobilenetv2_feature_dim, mobilenetv2_units
 from sflaudit.models.resnet import RESNET_BLOCKS, BasicBlock, resnet_feature_dim, resnet_units, split_block
@@ -105,7 +105,7 @@ def feature_dim(arch: str, width: float = 1.0) -> int:
     plugin = _plugin(arch)
     _check_width(width)
     if is_graph_arch(arch):
-        return graph_cut(arch, depth_range(arch).stop - 1, width=width)[0].feature_dim
+        return graph_feature_dim(arch, width)
     if plugin is not None:
         return plugin.feature_dim(width)
     return mobilenetv2_feature_dim(width) if arch == "mobilenetv2" else resnet_feature_dim(width)

@@ -65,7 +65,7 @@ def _check_width(arch: str, width: float) -> None:
                             f"built (set model.width = 1)")
 
 
-_DEPTHS: dict[tuple[str, str], tuple[int, ...]] = {}
+_PLANNED: dict[tuple[str, str], GraphPlan] = {}    # (arch, norm) → the first plan made, any size
 
 
 @lru_cache(maxsize=8)
@@ -75,21 +75,32 @@ def graph_plan(arch: str, norm: str = "groupnorm", input_size: int = 32) -> tupl
         net = build_network(arch, norm=norm)
     gm = trace(net.train(), arch)
     p = plan(gm, input_size, arch)
-    _DEPTHS[(arch, norm)] = p.depths
+    _PLANNED.setdefault((arch, norm), p)
     return gm, p
 
 
-def graph_depths(arch: str, norm: str = "groupnorm") -> tuple[int, ...]:
-    """The depths offered for `arch` (ascending; they do not depend on the image size: those of any plan made so
-    far, else planned at 32×32, or at 224×224 for a network that needs larger images)."""
-    if (arch, norm) in _DEPTHS:
-        return _DEPTHS[(arch, norm)]
+def _any_plan(arch: str, norm: str) -> GraphPlan:
+    """A plan of `arch` at any image size (depths and feature size do not depend on it): one made already, else
+    planned at 32×32, or at 224×224 for a network that needs larger images."""
+    if (arch, norm) in _PLANNED:
+        return _PLANNED[(arch, norm)]
     try:
-        return graph_plan(arch, norm, 32)[1].depths
+        return graph_plan(arch, norm, 32)[1]
     except SflauditError as exc:
         if "does not run on" not in str(exc):
             raise
-        return graph_plan(arch, norm, 224)[1].depths
+        return graph_plan(arch, norm, 224)[1]
+
+
+def graph_depths(arch: str, norm: str = "groupnorm") -> tuple[int, ...]:
+    """The depths offered for `arch` (ascending)."""
+    return _any_plan(arch, norm).depths
+
+
+def graph_feature_dim(arch: str, width: float = 1.0, norm: str = "groupnorm") -> int:
+    """F: the channels of the network's output (its pooled features)."""
+    _check_width(arch, width)
+    return _any_plan(arch, norm).output_shape[0]
 
 
 def _cut(arch: str, gm: fx.GraphModule, p: GraphPlan, depth: int) -> tuple[GraphCut, fx.GraphModule, fx.GraphModule]:
