@@ -4,6 +4,7 @@ offending value and the valid range. Reads fields by name only (no import of ``s
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from sflaudit.errors import SflauditError
@@ -137,6 +138,8 @@ def _validate_model(m: Any) -> None:
     if not is_graph_arch(m.arch) and (m.norm != "groupnorm" or m.weights):
         raise SflauditError(f"model.norm and model.weights apply to torchvision:… and module:callable networks, "
                             f"not to {m.arch}")
+    if m.weights and not Path(m.weights).expanduser().is_file():
+        raise SflauditError(f"model.weights {m.weights!r}: no such file")
 
 
 def _validate_defence(cfg: Any) -> None:

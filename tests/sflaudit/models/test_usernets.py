@@ -74,3 +74,11 @@ def test_weights_that_do_not_fit_or_are_unsafe_give_one_line(tmp_path: Path) -> 
 def test_unknown_norm_is_refused() -> None:
     with pytest.raises(SflauditError, match="model.norm 'layernorm'"):
         build_network("netzoo:tiny", norm="layernorm")
+
+
+def test_config_with_a_missing_weights_file_is_refused_before_any_work() -> None:
+    from sflaudit.config import load_config
+
+    with pytest.raises(SflauditError, match="model.weights '/nonexistent/w.pt': no such file"):
+        load_config(preset="smoke", overrides=['model.arch="torchvision:resnet18"', "model.width=1",
+                                               'model.weights="/nonexistent/w.pt"'])
