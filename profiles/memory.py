@@ -14,7 +14,8 @@ Methods (``MemoryProfile.method``):
   kernel-internal workspaces (e.g. oneDNN scratch buffers).
 * ``dispatch-meta`` (the default): the same tracker while the step runs on a copy of the client on the ``meta``
   device — the same operators and storages without the arithmetic, so it gives byte-identical numbers to
-  ``dispatch`` on CPU (a test checks this) in a fraction of the time.
+  ``dispatch`` on CPU (a test checks this) in a fraction of the time. Operators whose meta kernels are slow Python
+  references (GroupNorm, elementwise) get their outputs from :mod:`sflaudit.profiles.metashapes` instead.
 * ``cuda``: with ``execute=True`` on a CUDA module, ``torch.cuda.max_memory_allocated`` around the step
   (includes the caching allocator's 512-byte rounding).
 
@@ -33,6 +34,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
+
+from sflaudit.profiles.metashapes import fast_meta
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,10 @@ class _StorageTracker(TorchDispatchMode):
         self.peak = max(self.peak, self.current)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        out = fast_meta(func, args, kwargs)
+        if out is NotImplemented:
+            out = func(*args, **kwargs)
         leaves, _ = tree_flatten(out)
         for leaf in leaves:
             if isinstance(leaf, torch.Tensor) and not leaf.is_sparse:
@@ -131,7 +137,10 @@ def client_step_memory(
     device = next((p.device for p in model.parameters()), torch.device("cpu" if execute else "meta"))
     generator = torch.Generator(device="cpu").manual_seed(seed)
     shape = sample_shape if sample_shape is not None else (3, input_size, input_size)
-    x = torch.randn(batch, *shape, generator=generator).to(device)
+    if device.type == "meta":
+        x = torch.empty(batch, *shape, device=device)   # no values to draw: only its bytes count
+    else:
+        x = torch.randn(batch, *shape, generator=generator).to(device)
     optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     state = list(model.state_dict().values())
     static_bytes = _tensor_bytes([*state, x])
