@@ -17,8 +17,11 @@ network's (``layer1.0.conv1.weight``, ``features.3.block.1.0.weight``, …).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import math
+import re
 import traceback
 from dataclasses import dataclass
 
@@ -105,11 +108,16 @@ def _shapes(gm: fx.GraphModule, input_size: int) -> dict[str, tuple[int, ...] | 
 
     if any(t.device.type != "meta" for t in [*gm.parameters(), *gm.buffers()]):
         gm = copy.deepcopy(gm).to("meta")
-    try:
-        ShapeProp(gm).propagate(torch.empty(1, 3, input_size, input_size, device="meta"))
+    try:   # ShapeProp prints the failing node's traceback before it re-raises: keep it off the user's terminal
+        with contextlib.redirect_stderr(io.StringIO()):
+            ShapeProp(gm).propagate(torch.empty(1, 3, input_size, input_size, device="meta"))
     except Exception as exc:  # noqa: BLE001
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SflauditError(f"the network does not run on {input_size}×{input_size} images: {first}") from None
+        cause = exc.__cause__ or exc                     # ShapeProp wraps the operator's own error
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        node = re.search(r"node=%(\S+)", str(exc))
+        where = f" (at {node.group(1)})" if node else ""
+        raise SflauditError(f"the network does not run on {input_size}×{input_size} images{where}: {first}; set a "
+                            "larger image size (profile --input-size, data.image_size)") from None
     out: dict[str, tuple[int, ...] | None] = {}
     for node in gm.graph.nodes:
         meta = node.meta.get("tensor_meta")

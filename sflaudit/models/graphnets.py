@@ -71,12 +71,22 @@ _PLANNED: dict[tuple[str, str], GraphPlan] = {}    # (arch, norm) → the first 
 @lru_cache(maxsize=8)
 def graph_plan(arch: str, norm: str = "groupnorm", input_size: int = 32) -> tuple[fx.GraphModule, GraphPlan]:
     """The meta-device trace of `arch` and its :class:`~sflaudit.models.graphcut.GraphPlan` (cached)."""
-    with torch.device("meta"):
-        net = build_network(arch, norm=norm)
-    gm = trace(net.train(), arch)
+    gm = trace(_meta_network(arch, norm).train(), arch)
     p = plan(gm, input_size, arch)
     _PLANNED.setdefault((arch, norm), p)
     return gm, p
+
+
+def _meta_network(arch: str, norm: str) -> nn.Module:
+    """`arch` built on the meta device; a builder that computes with tensors while it builds (torchvision's RegNets
+    derive their widths with torch ops) is built on the CPU and then moved."""
+    try:
+        with torch.device("meta"):
+            return build_network(arch, norm=norm)
+    except (NotImplementedError, RuntimeError, SflauditError) as exc:
+        if "meta" not in str(exc):
+            raise
+    return build_network(arch, norm=norm).to("meta")
 
 
 def _any_plan(arch: str, norm: str) -> GraphPlan:

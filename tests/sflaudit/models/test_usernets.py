@@ -82,3 +82,19 @@ def test_config_with_a_missing_weights_file_is_refused_before_any_work() -> None
     with pytest.raises(SflauditError, match="model.weights '/nonexistent/w.pt': no such file"):
         load_config(preset="smoke", overrides=['model.arch="torchvision:resnet18"', "model.width=1",
                                                'model.weights="/nonexistent/w.pt"'])
+
+
+def test_a_builder_that_computes_with_tensors_is_planned_off_the_meta_device() -> None:
+    # torchvision's RegNets derive their stage widths with torch ops, which the meta device cannot answer
+    from sflaudit.models.cuts import depth_range
+
+    assert depth_range("torchvision:regnet_x_400mf") == range(1, 68)
+
+
+def test_a_network_too_large_for_the_image_names_the_node_and_prints_no_traceback(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    from sflaudit.models.graphnets import graph_plan
+
+    with pytest.raises(SflauditError, match=r"does not run on 32×32 images \(at _assert\): Wrong image height"):
+        graph_plan("torchvision:vit_b_16", "groupnorm", 32)
+    assert capfd.readouterr().err == ""
