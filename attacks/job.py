@@ -171,7 +171,7 @@ def run_invert(checkpoint: Path, settings: AttackConfig | None = None, *, runtim
                 and (done := run.read_attack(reused_id)) is not None and done.training.get("best_val_loss") is not None:
             trained = (weights, done.training)
     result = run_attack(a.kind, client, cfg, train, test, aux_idx, tgt_idx, mean=ds.mean, std=ds.std, lpips=lpips,
-                        progress=progress, trained_decoder=trained)
+                        progress=progress, trained_decoder=trained, hijack=state.hijack)
     details: dict[str, Any] = {"protocol": "faithful" if a.faithful else "clean", "targets_used": int(tgt_idx.numel()),
                                "seed": cfg.run.seed, "aux_seed": AUX_SEED, "target_seed": TARGET_SEED,
                                "target_std": list(Q7_TARGET_STD) if a.faithful else list(ds.std),

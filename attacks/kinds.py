@@ -116,15 +116,19 @@ def threat_model(kind: str, *, aux_images: int) -> dict[str, Any]:
 def run_attack(kind: str, client: nn.Module | None, cfg: Config, train: Tensor, test: Tensor, aux_idx: Tensor,
                tgt_idx: Tensor, *, mean: tuple, std: tuple, lpips: Lpips,
                progress: ProgressFn | None = None,
-               trained_decoder: tuple[dict[str, Tensor], dict[str, Any]] | None = None) -> AttackResult:
+               trained_decoder: tuple[dict[str, Tensor], dict[str, Any]] | None = None,
+               hijack: dict[str, Any] | None = None) -> AttackResult:
     """Run the attack plug-in ``kind``. An attacker whose threat model grants nothing the client computes never
     receives it (``client`` is dropped to None); ``trained_decoder`` (the reused attack's decoder weights and
-    training record, same settings and client) goes only to a plug-in that declares ``reuse``."""
+    training record, same settings and client) goes only to a plug-in that declares ``reuse``, and the checkpoint's
+    ``hijack`` state only to an active attacker (``threat.active``)."""
     plugin = get_attack(kind)
     if not needs_client(plugin):
         client = None
     elif client is None:
         raise SflauditError(f"the {kind} attack needs the checkpoint's client")
-    extra = {"trained_decoder": trained_decoder} if plugin.reuse else {}
+    extra: dict[str, Any] = {"trained_decoder": trained_decoder} if plugin.reuse else {}
+    if plugin.threat.active:                      # only an active attacker gets what it trained during training
+        extra["hijack"] = hijack
     return plugin.run(client, cfg, train, test, aux_idx, tgt_idx, mean=mean, std=std, lpips=lpips,
                       progress=progress, **extra)

@@ -151,8 +151,7 @@ class ErrorRecord(Artifact):
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """``ckpt.pt`` / ``best.pt`` (plain containers and tensors, loaded weights_only). ``trainer`` holds what only
-    resuming needs, as ``Trainer.state_dict`` lays it out; None in best.pt."""
+    """``ckpt.pt`` / ``best.pt`` (containers and tensors, weights_only); ``trainer``: resume state (None in best.pt)."""
 
     FORMAT: ClassVar[str] = "sflaudit-ckpt/2"
     config: str                                 # the resolved config (TOML) the run was trained with
@@ -167,23 +166,25 @@ class Checkpoint:
     queue_ptr: int
     knn: float | None                           # kNN at this checkpoint's last evaluation
     trainer: dict[str, Any] | None = None
+    hijack: dict[str, Any] | None = None        # an active server's state (attacker.kind ≠ none), else absent
 
     def to_state(self) -> dict[str, Any]:
-        return {"format": self.FORMAT, **{f.name: getattr(self, f.name) for f in fields(self)}}
+        return {"format": self.FORMAT, **{f.name: getattr(self, f.name) for f in fields(self)
+                                          if not (f.name == "hijack" and self.hijack is None)}}
 
     @classmethod
     def from_state(cls, obj: Any, *, source: str) -> Checkpoint:
         """Validate a loaded checkpoint object (format /2; format /1 of sflaudit 0.1 is read too)."""
         if not isinstance(obj, dict) or obj.get("format") not in (cls.FORMAT, "sflaudit-ckpt/1"):
             raise SflauditError(f"{source} is not an sflaudit checkpoint (expected format {cls.FORMAT})")
-        names = [f.name for f in fields(cls) if f.name != "trainer"]
+        names = [f.name for f in fields(cls) if f.name not in ("trainer", "hijack")]
         missing = [n for n in names if n not in obj]
         if missing:
             raise SflauditError(f"{source} lacks {', '.join(missing)}: not a complete sflaudit checkpoint")
         trainer = obj.get("trainer")
         if obj["format"] == "sflaudit-ckpt/1" and "optim" in obj:   # 0.1 kept the resume state at top level
             trainer = {k: v for k, v in obj.items() if k not in names and k != "format"}
-        return cls(**{n: obj[n] for n in names}, trainer=trainer)
+        return cls(**{n: obj[n] for n in names}, trainer=trainer, hijack=obj.get("hijack"))
 
 
 @dataclass(frozen=True)
@@ -210,8 +211,7 @@ class RunDir:
                            ("error_path", "error.json")):
             object.__setattr__(self, name, p / file)
 
-    def is_complete(self) -> bool:
-        """Training finished (summary.json exists)."""
+    def is_complete(self) -> bool:      # training finished: summary.json exists
         return self.summary_path.is_file()
 
     def read_summary(self) -> Summary | None:

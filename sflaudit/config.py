@@ -17,7 +17,8 @@ import tomli_w
 
 from sflaudit.errors import SflauditError
 from sflaudit.memo import memoized
-from sflaudit.plugin_sections import AttackConfig, DefenceConfig, PluginSection, plugin_table  # noqa: F401
+from sflaudit.plugin_sections import (  # noqa: F401
+    AttackConfig, AttackerConfig, DefenceConfig, PluginSection, plugin_table)
 from sflaudit.presets import DEFAULT_PRESET, PRESETS, preset_text  # noqa: F401  (re-exported)
 
 
@@ -118,6 +119,7 @@ class Config:
     defence: DefenceConfig = field(default_factory=DefenceConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    attacker: AttackerConfig = field(default_factory=AttackerConfig)
     membership: MembershipConfig = field(default_factory=MembershipConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -131,8 +133,9 @@ SECTIONS: tuple[str, ...] = tuple(f.name for f in fields(Config))
 def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     """Every field of every section, as plain TOML-serialisable values (``[attack]``: kind, then every registered
     plug-in's setting, given or default; ``[defence]`` likewise)."""
-    out = {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS if s not in ("attack", "defence")}
+    out = {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS if s not in ("attack", "attacker", "defence")}
     out["attack"] = {"kind": cfg.attack.kind, **cfg.attack.resolved()}
+    out["attacker"] = {"kind": cfg.attacker.kind, **cfg.attacker.resolved()}
     out["defence"] = cfg.defence.resolved()
     return {s: out[s] for s in SECTIONS}
 
@@ -170,13 +173,14 @@ def _field_types(section_cls: type) -> dict[str, type]:
 def _plugin_types(sec: PluginSection) -> dict[str, type]:
     """Every registered plug-in setting of the section (and ``kind`` for ``[attack]``)."""
     fields = {name: kind for name, (kind, _) in plugin_table(sec.SECTION).fields().items()}
-    return {"kind": str, **fields} if isinstance(sec, AttackConfig) else fields
+    return {"kind": str, **fields} if isinstance(sec, (AttackConfig, AttackerConfig)) else fields
 
 
 def apply_dict(cfg: Config, data: dict[str, Any], *, source: str) -> Config:
     """Overlay a nested ``{section: {field: value}}`` mapping onto ``cfg`` (returns a new Config)."""
     out = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s)) for s in SECTIONS})
     out.attack.settings, out.defence.settings = dict(cfg.attack.settings), dict(cfg.defence.settings)
+    out.attacker.settings = dict(cfg.attacker.settings)
     for section, values in data.items():
         if section not in SECTIONS:
             raise SflauditError(f"unknown config section {section!r} in {source} (valid: {', '.join(SECTIONS)})")

@@ -1,4 +1,4 @@
-"""The config sections whose fields belong to plug-ins — ``[attack]`` and ``[defence]`` — as
+"""The config sections whose fields belong to plug-ins — ``[attack]``, ``[attacker]`` and ``[defence]`` — as
 :class:`PluginSection` objects: the given values, and the registered plug-ins' defaults for the rest
 (sflaudit/settings_table.py). Re-exported by :mod:`sflaudit.config` with the other sections."""
 
@@ -9,11 +9,15 @@ from typing import Any, ClassVar
 
 
 def plugin_table(section: str) -> Any:
-    """The plug-in settings table of ``[attack]`` or ``[defence]`` (sflaudit/settings_table.py)."""
+    """The plug-in settings table of ``[attack]``, ``[attacker]`` or ``[defence]`` (sflaudit/settings_table.py)."""
     if section == "attack":
         from sflaudit.auditors import ATTACK_SETTINGS
 
         return ATTACK_SETTINGS
+    if section == "attacker":
+        from sflaudit.attackers import ATTACKER_SETTINGS
+
+        return ATTACKER_SETTINGS
     from sflaudit.defenders import DEFENCE_SETTINGS
 
     return DEFENCE_SETTINGS
@@ -63,5 +67,18 @@ class AttackConfig(PluginSection):
     kind: str                        # a registered attack plug-in (`sflaudit plugins` lists them)
 
     def __init__(self, kind: str = "decoder", settings: dict[str, Any] | None = None, **given: Any) -> None:
+        self.kind = kind
+        super().__init__(settings, **given)
+
+
+@dataclass(eq=False, init=False)
+class AttackerConfig(PluginSection):
+    """``attacker.kind`` (``none``: an honest server) and the active-attack plug-ins' settings
+    (sflaudit/attackers.py owns the fields). Part of the training identity unless ``kind`` is ``none``."""
+
+    SECTION: ClassVar[str] = "attacker"
+    kind: str
+
+    def __init__(self, kind: str = "none", settings: dict[str, Any] | None = None, **given: Any) -> None:
         self.kind = kind
         super().__init__(settings, **given)

@@ -7,7 +7,8 @@ re-attacks a finished run without retraining, and runtime fields never block any
 
 * **training identity** — ``data``, ``model``, ``sfl``, ``ssl``, ``optim``, ``run.seed`` and the kNN *monitor*
   fields ``eval.every``, ``eval.knn_k``, ``eval.knn_t``, ``eval.bank_size`` (the monitor picks ``best.pt``, so it is
-  part of what training produces), and ``defence`` (the wire defences change training); minus the runtime fields,
+  part of what training produces), ``defence`` (the wire defences change training) and ``attacker`` unless its
+  kind is ``none`` (an active server changes what the clients receive); minus the runtime fields,
   and minus each field of :data:`NEUTRAL_DEFAULTS` while at its default (added later: old run ids still hold).
 * **evaluation identity** — ``eval.linear_epochs``, ``eval.linear_batch`` (the probe runs on best.pt).
 * **attack identity** — ``attack.kind`` and the fields its plug-in declares (:mod:`sflaudit.auditors`).
@@ -43,6 +44,8 @@ def training_identity(cfg: Config) -> dict[str, dict[str, Any]]:
         values = every[section]
         out[section] = {k: v for k, v in values.items() if f"{section}.{k}" not in RUNTIME_FIELDS
                         and not _neutral(f"{section}.{k}", v)}
+    if cfg.attacker.kind != "none":        # an honest run's identity (and id) is what it was before [attacker]
+        out["attacker"] = every["attacker"]
     out["run"] = {"seed": cfg.run.seed}
     out["eval"] = {k: getattr(cfg.eval, k) for k in MONITOR_FIELDS}
     return out
@@ -66,9 +69,12 @@ def identity_differences(old: Config, new: Config) -> list[str]:
     a, b = training_identity(old), training_identity(new)
 
     def value(ident: dict[str, dict[str, Any]], s: str, k: str) -> Any:
-        return ident[s].get(k, NEUTRAL_DEFAULTS.get(f"{s}.{k}"))       # a neutral field at its default is left out
+        return ident.get(s, {}).get(k, NEUTRAL_DEFAULTS.get(f"{s}.{k}"))       # a neutral field at its default is left out
 
-    return sorted(f"{s}.{k}" for s in a for k in a[s].keys() | b[s].keys() if value(a, s, k) != value(b, s, k))
+    for ident in (a, b):
+        ident.setdefault("attacker", {"kind": "none"})
+    return sorted(f"{s}.{k}" for s in a.keys() | b.keys() for k in a.get(s, {}).keys() | b.get(s, {}).keys()
+                  if value(a, s, k) != value(b, s, k))
 
 
 def eval_settings(cfg: EvalConfig) -> dict[str, Any]:

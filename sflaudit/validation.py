@@ -110,8 +110,11 @@ def validate(cfg: Any) -> None:
     from sflaudit.auditors import validate_settings   # local: the plug-ins' own settings and checks
     from sflaudit.defenders import DEFENCE_SETTINGS
 
+    from sflaudit.attackers import validate_attacker
+
     validate_settings(cfg.attack.kind, cfg.attack.settings)
     DEFENCE_SETTINGS.validate(cfg.defence.settings)
+    validate_attacker(cfg.attacker.kind, cfg.attacker.settings)
     get_strategy(cfg.sfl.method).validate(cfg)     # each method checks its own requirements
     if int(cfg.sfl.sampling_ratio * cfg.sfl.clients) < 1:
         raise SflauditError(

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from sflaudit.artifacts import Checkpoint, RunDir, Summary
+from sflaudit.attackers import build_hijack
 from sflaudit.config import Config, config_from_toml, config_to_toml
 from sflaudit.errors import SflauditError, first_line
 from sflaudit.runs import append_jsonl, atomic_write_text, read_jsonl
@@ -23,12 +24,13 @@ from sflaudit.sfl.monitor import bank_indices, knn_monitor
 from sflaudit.sfl.sampling import ClientBatches, sample_pool
 from sflaudit.sfl.schedule import scheduled_lr
 from sflaudit.sfl.server import Server
+from sflaudit.sfl.summary import write_run_summary
 from sflaudit.sfl.setup import key_dim, pick_device
 from sflaudit.sfl.sides import ClientSide, gap_after, local_clients, merge_payloads, sync_divergence
 from sflaudit.sfl.strategies import download_payloads, get_strategy, upload_payloads
 from sflaudit.sfl.sync import divergence_mask
 from sflaudit.sfl.wire import Link
-from sflaudit.stages import identity_differences, training_id
+from sflaudit.stages import identity_differences
 
 ProgressFn = Callable[[dict[str, Any]], None]
 SideFactory = Callable[["Trainer"], ClientSide]
@@ -80,6 +82,7 @@ class Trainer:
         self.bank_idx = bank_indices(int(self.data.train.shape[0]), cfg.eval.bank_size, seed)
         self.eval_seconds = 0.0                                   # wall time spent in the kNN monitor
         self.side: ClientSide = (side or local_clients)(self)
+        self.hijack = build_hijack(cfg, self.info, self.data, self.device)   # None: an honest server
 
     # ------------------------------------------------------------------------------------------------ step, sync
 
@@ -95,6 +98,8 @@ class Trainer:
             keys.append(link.send_activation(h_k, direction="up", kind="key", client=c))
         grad, loss, acc = self.server.step(torch.cat(queries), torch.cat(keys), symmetric=self.cfg.ssl.symmetric,
                                            autocast=self.autocast)
+        if self.hijack is not None:               # an active server: only what it sends back changes
+            grad = self.hijack.gradient(torch.cat(queries), grad, self.step + 1)
         start = 0
         for c, q in zip(pool, queries, strict=True):
             g = link.send_activation(grad[start:start + q.shape[0]], direction="down", kind="grad", client=c)
@@ -146,7 +151,8 @@ class Trainer:
         return Checkpoint(config=config_to_toml(self.cfg), step=self.step, epoch=self.epoch, batch=self.batch_idx,
                           clients_online=clients["online"], clients_momentum=clients["momentum"],
                           server_online=server["online"], server_momentum=server["momentum"],
-                          queue=server["queue"], queue_ptr=server["queue_ptr"], knn=self.last_knn, trainer=trainer)
+                          queue=server["queue"], queue_ptr=server["queue_ptr"], knn=self.last_knn, trainer=trainer,
+                          hijack=self.hijack.state_dict() if self.hijack is not None else None)
 
     def weights(self) -> Checkpoint:
         """Model weights and the queue only (best.pt's form, ``trainer`` None)."""
@@ -173,6 +179,8 @@ class Trainer:
             self.server.load_state_dict({"online": ckpt.server_online, "momentum": ckpt.server_momentum,
                                          "queue": ckpt.queue, "queue_ptr": ckpt.queue_ptr,
                                          "optimizer": optim.get("server")}, weights_only=weights_only)
+            if self.hijack is not None and ckpt.hijack is not None:
+                self.hijack.load_state_dict(ckpt.hijack)
             if weights_only:
                 return
             self.step, self.epoch, self.batch_idx = int(ckpt.step), int(ckpt.epoch), int(ckpt.batch)
@@ -227,7 +235,8 @@ class Trainer:
                 append_jsonl(run.metrics, {"type": "train", "epoch": self.epoch, "step": self.step,
                                            "loss": round(loss, 6), "acc": round(acc, 4),
                                            "lr": self.server.optimizer.param_groups[0]["lr"],
-                                           "client_lr": self._client_lr(self.pool[0]), **self.side.step_log()})
+                                           "client_lr": self._client_lr(self.pool[0]), **self.side.step_log(),
+                                           **(self.hijack.log() if self.hijack is not None else {})})
                 if self.batch_idx in sch.sync_batches:
                     div = self.sync(sch.sync_number(self.epoch, self.batch_idx))
                     append_jsonl(run.metrics, {"type": "sync", "epoch": self.epoch, "step": self.step,
@@ -247,7 +256,7 @@ class Trainer:
             if stop_after_steps is not None and self.step >= stop_after_steps and self.epoch < sch.epochs:
                 return None
         wall = time.perf_counter() - t0
-        return self._finish(wall, self.step - step0, images)
+        return write_run_summary(self, wall, self.step - step0, images)
 
     def _end_epoch(self) -> None:
         cfg, sch = self.cfg, self.schedule
@@ -271,27 +280,6 @@ class Trainer:
         self.side.gather(self.step)
         write_checkpoint(self.state_dict(), self.run.ckpt)
         self.run.write_traffic(self.link.traffic())
-
-    def _finish(self, wall: float, steps: int, images: int) -> Summary:
-        """Write summary.json (last: its presence means training is complete). The linear probe is not run here:
-        it is the evaluation stage's job, on best.pt."""
-        cfg = self.cfg
-        def rate(x: float, digits: int) -> float | None:
-            return round(x / wall, digits) if wall > 0 else None
-
-        summary = Summary(
-            train_id=training_id(cfg), method=cfg.sfl.method, arch=cfg.model.arch, depth=cfg.model.depth,
-            epochs=self.schedule.epochs, steps=self.step, schedule=self.schedule, knn_final=self.last_knn,
-            knn_best=self.best_knn, final_loss=_last_loss(self.run.metrics), wall_time_s=round(wall, 3),
-            knn_monitor_s=round(self.eval_seconds, 3), knn_monitor_share=rate(self.eval_seconds, 4),
-            steps_per_s=rate(steps, 4), images_per_s=rate(images, 2), traffic_total=self.link.total())
-        self.run.write_summary(summary)
-        return summary
-
-
-def _last_loss(path: Path) -> float | None:
-    rows = [r for r in read_jsonl(path) if r.get("type") == "train"]
-    return rows[-1]["loss"] if rows else None
 
 
 def train(cfg: Config, run_dir: str | Path, *, progress: ProgressFn | None = None,
