@@ -4,7 +4,7 @@ are :mod:`sflaudit.profiles.traffic`'s."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sflaudit.config import DefenceConfig, SflConfig
@@ -133,7 +133,7 @@ def run_traffic_for_schedule(
         defence: the run's ``[defence]`` (None = none; see :func:`activation_traffic`).
     """
     step = activation_traffic(act, schedule.rows_per_client, dtype_bytes=dtype_bytes, defence=defence)
-    return run_traffic(
+    run = run_traffic(
         step,
         weight_bytes,
         method=method,
@@ -144,3 +144,22 @@ def run_traffic_for_schedule(
         syncs_per_epoch=len(schedule.sync_batches),
         sfl=sfl,
     )
+    if defence is None or not defence.canary:
+        return run
+    bigger = activation_traffic(act, schedule.rows_per_client + defence.canary_rows, dtype_bytes=dtype_bytes,
+                                defence=defence)
+    extra = StepTraffic(bigger.query_up - step.query_up, bigger.key_up - step.key_up, bigger.grad_down - step.grad_down)
+    return with_canaries(run, extra, checks=run.steps // defence.canary, pool_size=schedule.pool_size,
+                         clients=schedule.clients)
+
+
+def with_canaries(run: RunTraffic, extra: StepTraffic, *, checks: int, pool_size: int, clients: int) -> RunTraffic:
+    """``run`` plus the detector's canary rows (sflaudit/sfl/canary.py): at each of ``checks`` steps every pool
+    client's query, key and gradient tensors are ``extra`` bytes longer."""
+    by_kind = {k: dict(v) for k, v in run.by_kind.items()}
+    by_kind["query"]["up"] += checks * pool_size * extra.query_up
+    by_kind["key"]["up"] += checks * pool_size * extra.key_up
+    by_kind["grad"]["down"] += checks * pool_size * extra.grad_down
+    full = {"up": run.client_full["up"] + checks * extra.up, "down": run.client_full["down"] + checks * extra.down}
+    mean = {d: sum(v[d] for v in by_kind.values()) / clients for d in ("up", "down")}
+    return replace(run, by_kind=by_kind, client_full=full, client_mean=mean)

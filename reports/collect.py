@@ -18,6 +18,7 @@ from sflaudit.artifacts import (AttackRecord, ErrorRecord, Evaluation, Membershi
                                 Summary, Traffic)
 from sflaudit.auditors import ATTACKS
 from sflaudit.errors import SflauditError
+from sflaudit.reports.active import detector_columns
 from sflaudit.reports.attackcols import attack_columns
 from sflaudit.reports.intervals import bootstrap_mean, finite_or_none, wilson_percent
 
@@ -130,6 +131,9 @@ def cell_row(cell: CellLike) -> dict[str, Any]:
                time_bottleneck=None)          # sflaudit.reports.timecols fills these in (they need the report's link)
     row.update(_profile_columns(a.profile))
     row["dp_epsilon"] = ((a.profile.config.get("defence") or {}).get("dp_epsilon") or None) if a.profile else None
+    row.update(detector_columns(RunDir(Path(cell.run_dir)).metrics))
+    row["attacker"] = (a.profile.config.get("attacker") or {}).get("kind", "none") if a.profile else \
+        dict(setting).get("attacker.kind", "none")
     t, analytic = a.traffic, (a.profile.analytic_traffic if a.profile else None)
     row.update(measured_up=t.total.get("up") if t else None, measured_down=t.total.get("down") if t else None,
                analytic_up=(analytic or {}).get("total", {}).get("up"),

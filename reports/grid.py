@@ -171,6 +171,17 @@ def seed_list(base: Config, seeds: int) -> list[int | None]:
     return [None, *(base.run.seed + i for i in range(1, seeds))]
 
 
+def cell_attacks(cfg: Config, attacks: Sequence[str]) -> tuple[str, ...]:
+    """The sweep's attacks on one cell: an active attack's evaluation (``fsha``) only where that attacker trained the
+    cell — added there even when not listed — and never on an honest cell (it has nothing to decode with)."""
+    from sflaudit.attackers import ATTACKERS, NONE, get_attacker
+
+    evaluations = {p.evaluation for p in ATTACKERS}
+    own = get_attacker(cfg.attacker.kind).evaluation if cfg.attacker.kind != NONE else None
+    out = [a for a in attacks if a not in evaluations or a == own]
+    return tuple(out + [own] if own is not None and own not in out else out)
+
+
 def plan_cells(base: Config, depths: Iterable[int], methods: Sequence[str], runs: Path, *,
                attacks: Sequence[str] = ("decoder",), vary: Sequence[tuple[str, Sequence[str]]] = (),
                seeds: int = 1) -> list[Cell]:
@@ -182,6 +193,6 @@ def plan_cells(base: Config, depths: Iterable[int], methods: Sequence[str], runs
             for m in methods:
                 for seed in seed_list(base, seeds):
                     cfg = cell_config(base, m, d, setting, seed)
-                    cell = Cell(m, d, Path(), config_to_toml(cfg), setting, seed, tuple(attacks))
+                    cell = Cell(m, d, Path(), config_to_toml(cfg), setting, seed, cell_attacks(cfg, attacks))
                     cells.append(replace(cell, run_dir=root / cell.name))
     return cells

@@ -19,6 +19,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from sflaudit.reports.active import active_pairs, attacker_note
 from sflaudit.reports.collect import MIB, complete_row
 from sflaudit.reports.gridimages import grids
 from sflaudit.reports.plotkit import series_key, series_label, series_names
@@ -188,6 +189,8 @@ def build_context(inputs: ReportInputs, out: Path = Path("report.html")) -> dict
         "privacy_label": inputs.privacy.label,
         "cells": cells, "paired": paired_differences(cells, inputs.methods, base_seed=inputs.config.run.seed),
         "defences": defence_notes(cfg, inputs.vary),
+        "active": active_pairs(rows),
+        "attacker_note": attacker_note(rows, next((r for r in rows if r["recommended"]), None)),
         "lpips_note": threats[0] if threats else None,
         "config_text": config_to_toml(cfg),
         "runs": str(inputs.runs), "executor": inputs.executor, "mib": MIB,

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from sflaudit.reports.active import is_active
 from sflaudit.reports.tradeoffs import (METHOD_LABELS, SSIM_AXIS, Constraints, PrivacyAxis, Recommendation, _bounds,
                                         _objectives, pareto_cells, within_noise)
 
@@ -157,9 +158,11 @@ def recommend(rows: Sequence[dict[str, Any]], constraints: Constraints = Constra
 def annotate(rows: Sequence[dict[str, Any]], constraints: Constraints = Constraints(),
              axis: PrivacyAxis = SSIM_AXIS) -> tuple[list[dict[str, Any]], list[str], Recommendation]:
     """Rows with ``pareto`` / ``feasible`` / ``recommended`` / ``tied`` (within noise of the pick's reference cell,
-    see :attr:`Recommendation.tied`) flags added, the front, and the recommendation."""
-    front = pareto_cells(rows, axis.key)
-    rec = recommend(rows, constraints, axis)
+    see :attr:`Recommendation.tied`) flags added, the front, and the recommendation; the front and the pick are
+    drawn from the honest-server cells only (:mod:`sflaudit.reports.active`)."""
+    honest = [r for r in rows if not is_active(r)]      # the deployer picks a cut, not the server's behaviour
+    front = pareto_cells(honest, axis.key)
+    rec = recommend(honest, constraints, axis)
     out = [dict(r, pareto=r["cell"] in front, feasible=r["cell"] in rec.feasible, recommended=r["cell"] == rec.cell,
                 tied=r["cell"] in rec.tied) for r in rows]
     return out, front, rec

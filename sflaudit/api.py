@@ -187,7 +187,14 @@ def _base_config(file: Path | None, preset: str | None, sets: list[str], runs: P
         manifest = read_manifest(runs)
         if manifest is not None:
             return config_from_toml(manifest.config, source=f"{runs}/sweep.json"), manifest.preset
-    cfg = load_config(file, preset, sets)
+    try:
+        cfg = load_config(file, preset, sets)
+    except SflauditError as exc:
+        # a preset's depth may not exist in the network that --set model.arch swaps in; every cell sets its own
+        # depth, so the base takes the first one (only where it would otherwise be refused)
+        if "out of range" not in str(exc) or any(s.split("=", 1)[0].strip() == "model.depth" for s in sets):
+            raise
+        cfg = load_config(file, preset, [*sets, "model.depth=1"])
     return cfg, preset if preset is not None else (DEFAULT_PRESET if file is None else None)
 
 

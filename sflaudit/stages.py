@@ -34,7 +34,8 @@ RUNTIME_FIELDS: frozenset[str] = frozenset({"run.device", "run.threads", "run.ck
 # fields added after run directories were first recorded, left out of the identity while at this default: an
 # existing run keeps its id, and any other value is a different training (data.image_size: resized images)
 NEUTRAL_DEFAULTS: dict[str, Any] = {"data.image_size": 0, "model.norm": "groupnorm", "model.weights": "",
-                                    "data.audit_exclude": 0, "data.audit_seed": 0}
+                                    "data.audit_exclude": 0, "data.audit_seed": 0, "defence.canary": 0,
+                                    "defence.canary_rows": 2, "defence.canary_threshold": 0.05}
 
 def training_identity(cfg: Config) -> dict[str, dict[str, Any]]:
     """The config fields that define what training produces, as a nested plain dict (runtime fields dropped)."""

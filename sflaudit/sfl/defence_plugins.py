@@ -71,6 +71,16 @@ class BottleneckSettings:
         parse_bottleneck(self.bottleneck)
 
 
+@dataclass(frozen=True)
+class CanarySettings(_Ranged):
+    canary: int = 0                  # detector: canary rows every k-th step (0 = off; sflaudit/sfl/canary.py)
+    canary_rows: int = 2             # canary rows per client and check
+    canary_threshold: float = 0.05   # alarm when the canaries' relative gradient gap is below this
+
+    RANGES: ClassVar[Ranges] = (("canary", 0, None, True, True), ("canary_rows", 1, None, True, True),
+                                ("canary_threshold", 0.0, None, False, True))
+
+
 def _noise(h: Any, settings: NoiseSettings, generator: Any) -> Any:
     from sflaudit.sfl.defences import add_noise
 
@@ -95,11 +105,16 @@ _DECLARED = (   # name, settings, where it acts, the page's note
      "reveal at most (ε, δ) about any one image of a client over the run. It does NOT privatise the forward "
      "activations: every attack on this page receives them exactly as without DP, so these rows show what DP-SGD "
      "does to reconstruction and membership leakage — measured, not guaranteed."),
+    ("canary", CanarySettings, "training",
+     "a hijack detector at the clients: every k-th step each client adds canary rows (copies of its first queries "
+     "paired with other images' keys) and raises an alarm when their gradients match the originals', as they do "
+     "when the server ignores the contrastive pairs. The canaries cross the wire (counted); their gradients are "
+     "not applied."),
     ("bottleneck", BottleneckSettings, "model",
      "a client-side conv to C channels at stride S (and the server's expansion back): fewer values sent and a "
      "different activation for the attacks."),
 )
-NOISE, QUANTIZE, TOPK, NOPEEK, DP, BOTTLENECK = (
+NOISE, QUANTIZE, TOPK, NOPEEK, DP, CANARY, BOTTLENECK = (
     DefencePlugin(name=name, order=i, settings=settings, acts=acts, describe=text,
                   transform=_noise if name == "noise" else None)
     for i, (name, settings, acts, text) in enumerate(_DECLARED))

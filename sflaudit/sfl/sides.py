@@ -23,6 +23,7 @@ from sflaudit.config import Config
 from sflaudit.data import AugmentSpec
 from sflaudit.errors import first_line
 from sflaudit.sfl.client_step import PoolViews, client_forward, client_lr, client_update, pool_views
+from sflaudit.sfl.canary import canary_gap, is_check_step, with_canaries
 from sflaudit.sfl.clients import ClientPool, float_state
 from sflaudit.sfl.dcor import nopeek_loss
 from sflaudit.sfl.sampling import ClientBatches
@@ -116,9 +117,13 @@ class LocalClients(ClientSide):
         self.graphs: dict[int, tuple[Tensor, Tensor | None]] = {}   # client → (h_q with its graph, NoPeek penalty)
         self.rows = 0                                                # query rows of the whole pool this step
         self.dcor: list[float] = []                                  # this step's dCor(input, activation) per client
+        self.canaries = 0                                            # canary rows per client this step (0: none)
+        self.gaps: list[float] = []                                  # this step's canary gradient gaps per client
 
     def begin_step(self, epoch: int, batch: int, step: int, pool: list[int]) -> None:
         self.epoch, self.graphs, self.rows = epoch, {}, 0
+        d = self.cfg.defence
+        self.canaries = d.canary_rows if is_check_step(step, d.canary) else 0
         self.views = pool_views(self.train, self.batches, pool, self.spec, self.gen, device=self.device,
                                 memory_format=self.memory_format)
 
@@ -128,7 +133,7 @@ class LocalClients(ClientSide):
         h_q, h_k = client_forward(self.clients, client, q_in, k_in, autocast=self.autocast)
         self.graphs[client] = (h_q, self._nopeek(q_in, h_q))
         self.rows += h_q.shape[0]
-        return h_q, h_k
+        return with_canaries(h_q, h_k, self.canaries) if self.canaries else (h_q, h_k)
 
     def _nopeek(self, x: Tensor, h: Tensor) -> Tensor | None:
         """NoPeek (``defence.nopeek`` = α > 0): α·dCor(x, h) for the client's loss; the step's mean dCor is
@@ -142,6 +147,9 @@ class LocalClients(ClientSide):
 
     def apply_gradient(self, client: int, grad: Tensor) -> None:
         h_q, penalty = self.graphs.pop(client)
+        if self.canaries:                             # the canary rows' gradients are measured, never applied
+            self.gaps.append(canary_gap(grad, h_q.shape[0], self.canaries))
+            grad = grad[:h_q.shape[0]]
         lr = client_lr(self.cfg.optim, self.clients.steps[client], self.epoch, self.epochs)
         client_update(self.clients, client, h_q, grad, lr, penalty=penalty, rows_total=self.rows)
 
@@ -149,8 +157,11 @@ class LocalClients(ClientSide):
         self.views, self.graphs = None, {}
 
     def step_log(self) -> dict[str, float]:
-        dcor, self.dcor = self.dcor, []
-        return {"dcor": round(sum(dcor) / len(dcor), 5)} if dcor else {}
+        dcor, self.dcor, gaps, self.gaps = self.dcor, [], self.gaps, []
+        out = {"dcor": round(sum(dcor) / len(dcor), 5)} if dcor else {}
+        if gaps:                                      # the step's smallest gap over the pool decides the alarm
+            out.update(canary_gap=round(min(gaps), 6), canary_alarm=int(min(gaps) < self.cfg.defence.canary_threshold))
+        return out
 
     def begin_sync(self, number: int, plan: SyncPlan, pool: list[int]) -> None:
         pass

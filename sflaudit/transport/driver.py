@@ -165,6 +165,9 @@ def train_over_tcp(cfg: Config, run_dir: Path, transport: str, *, force: bool, l
     from sflaudit.transport.auth import TOKEN_ENV, new_token, read_token
     from sflaudit.transport.settings import parse_transport
 
+    if cfg.defence.canary:
+        raise SflauditError("defence.canary (the clients' hijack detector) runs in the simulator only; train without "
+                            "--transport tcp, or set defence.canary = 0")
     spec = parse_transport(transport)
     token_file = Path(spec.token_file) if spec.token_file else None
     if token_file is None and not os.environ.get(TOKEN_ENV):

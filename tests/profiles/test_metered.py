@@ -11,7 +11,7 @@ import pytest
 from sflaudit.profiles.runtraffic import run_traffic_for_schedule
 from sflaudit.profiles.traffic import state_dict_bytes, wire_dtype_bytes
 from sflaudit.artifacts import RunDir
-from sflaudit.config import load_config
+from sflaudit.config import DefenceConfig, load_config
 from sflaudit.models import split_model
 from sflaudit.sfl.schedule import plan_schedule
 from sflaudit.sfl.trainer import Trainer
@@ -85,3 +85,25 @@ def test_run_traffic__with_a_defence_equals_the_metered_run(tmp_path: Path, tiny
         ratio = 2 / (8 * (2 if depth % 2 == 0 else 1))
         assert measured.by_kind["query"]["up"] == plain["by_kind"]["query"]["up"] * ratio
         assert measured.by_kind["grad"]["down"] == plain["by_kind"]["grad"]["down"] * ratio
+
+
+@pytest.mark.parametrize("defence", [["defence.canary=2"], ["defence.canary=3", "defence.canary_rows=1",
+                                                             "defence.quantize=int8", "ssl.symmetric=original"]])
+def test_run_traffic__with_the_canary_detector_counts_its_rows(tmp_path: Path, tiny_npz: Path,
+                                                               defence: list[str]) -> None:
+    cfg = load_config(None, "smoke", [f"data.dataset=npz:{tiny_npz}", "data.fraction=1.0", "model.depth=1",
+                                      "sfl.batch=4", "ssl.K=16", "optim.epochs=2", "eval.every=0",
+                                      "eval.bank_size=16", "eval.knn_k=4", *defence])
+    trainer = Trainer(cfg, tmp_path)
+    schedule = plan_schedule(cfg, len(trainer.data.parts[0]))
+    trainer.fit()
+    measured = RunDir(tmp_path).read_traffic()
+    split = split_model(cfg.model.arch, 1, width=cfg.model.width, input_size=16)
+    kw = dict(method=cfg.sfl.method, schedule=schedule, dtype_bytes=wire_dtype_bytes(cfg.sfl.wire_dtype), sfl=cfg.sfl)
+    analytic = run_traffic_for_schedule(split.info, state_dict_bytes(split.client), defence=cfg.defence, **kw)
+    off = DefenceConfig({**cfg.defence.settings, "canary": 0})
+    plain = run_traffic_for_schedule(split.info, state_dict_bytes(split.client), defence=off, **kw)
+    assert measured is not None and measured.matches(analytic.as_dict())
+    assert all(v == analytic.client_full for v in measured.per_client.values())
+    checks = measured.steps // cfg.defence.canary
+    assert checks >= 2 and analytic.by_kind["grad"]["down"] > plain.by_kind["grad"]["down"]

@@ -26,3 +26,14 @@ def test_api__config_train_evaluate_invert_as_in_the_readme(tmp_path: Path) -> N
     assert again.linear_probe_best == run.evaluation.linear_probe_best       # seeded: the same probe
     with pytest.raises(SflauditError, match="attack.kind = 'telepathy' is not one of"):
         api.invert(run.run_dir / "best.pt", "telepathy")
+
+
+def test_report_base_config__takes_a_valid_depth_when_another_network_replaces_the_presets() -> None:
+    from sflaudit.api import _base_config
+
+    # cifar10-cpu cuts ResNet-18 at depth 11; the user's 4-layer network has no depth 11, and every cell sets its own
+    cfg, preset = _base_config(None, "cifar10-cpu", ["model.arch=netzoo:tiny", "model.width=1"], Path("runs"), False)
+    assert (cfg.model.arch, cfg.model.depth, preset) == ("netzoo:tiny", 1, "cifar10-cpu")
+    with pytest.raises(SflauditError, match="depth 9 is out of range"):
+        _base_config(None, "cifar10-cpu", ["model.arch=netzoo:tiny", "model.width=1", "model.depth=9"], Path("runs"),
+                     False)

@@ -21,7 +21,7 @@ def test_entry_point__a_fake_distribution_adds_an_attack_after_the_builtins(tmp_
                              "[sflaudit.attacks]\nmeanimg = sfl_meanimg:PLUGIN\n")
     monkeypatch.syspath_prepend(str(root))
     registry: Registry[AttackPlugin] = Registry("sflaudit.attacks", "attack", key="attack.kind")
-    assert registry.names() == ("prior", "decoder", "hybrid", "substitute", "whitebox", "meanimg")
+    assert registry.names() == ("prior", "decoder", "hybrid", "substitute", "whitebox", "fsha", "meanimg")
     assert registry.get("meanimg").settings().mean_gain == 1.0
 
 
