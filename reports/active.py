@@ -112,9 +112,10 @@ def _below(p: dict[str, Any]) -> bool:
     return high is not None and low is not None and high < low
 
 
-def detector_columns(metrics: Any) -> dict[str, Any]:
+def detector_columns(metrics: Any, threshold: float | None = None) -> dict[str, Any]:
     """The canary detector's record of one run (metrics.jsonl rows with ``canary_gap``): checks, the share that
-    alarmed, the first alarm's step and the smallest gap; None where the detector was off."""
+    alarmed (gap below ``threshold``; None: the alarms logged during training), the first alarm's step and the
+    smallest gap; None where the detector was off."""
     from sflaudit.runs import read_jsonl
 
     checks = [r for r in read_jsonl(metrics) if r.get("type") == "train" and "canary_gap" in r] \
@@ -122,7 +123,8 @@ def detector_columns(metrics: Any) -> dict[str, Any]:
     if not checks:
         return {"detector_checks": None, "detector_alarm_rate": None, "detector_first_alarm": None,
                 "detector_min_gap": None}
-    alarms = [r["step"] for r in checks if r.get("canary_alarm")]
+    alarms = [r["step"] for r in checks
+              if (r.get("canary_alarm") if threshold is None else float(r["canary_gap"]) < threshold)]
     return {"detector_checks": len(checks), "detector_alarm_rate": len(alarms) / len(checks),
             "detector_first_alarm": alarms[0] if alarms else None,
             "detector_min_gap": min(float(r["canary_gap"]) for r in checks)}

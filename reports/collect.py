@@ -131,7 +131,7 @@ def cell_row(cell: CellLike) -> dict[str, Any]:
                time_bottleneck=None)          # sflaudit.reports.timecols fills these in (they need the report's link)
     row.update(_profile_columns(a.profile))
     row["dp_epsilon"] = ((a.profile.config.get("defence") or {}).get("dp_epsilon") or None) if a.profile else None
-    row.update(detector_columns(RunDir(Path(cell.run_dir)).metrics))
+    row.update(detector_columns(RunDir(Path(cell.run_dir)).metrics, _canary_threshold(cell)))
     row["attacker"] = (a.profile.config.get("attacker") or {}).get("kind", "none") if a.profile else \
         dict(setting).get("attacker.kind", "none")
     t, analytic = a.traffic, (a.profile.analytic_traffic if a.profile else None)
@@ -140,6 +140,12 @@ def cell_row(cell: CellLike) -> dict[str, Any]:
                analytic_down=(analytic or {}).get("total", {}).get("down"),
                traffic_match=t.matches(analytic) if t is not None and analytic is not None else None)
     return row
+
+
+def _canary_threshold(cell: CellLike) -> float | None:
+    """The cell's ``defence.canary_threshold`` (a runtime setting), or None when the cell has no config."""
+    config = getattr(cell, "config", None)
+    return float(config().defence.canary_threshold) if callable(config) else None
 
 
 def _membership_columns(m: MembershipRecord | None) -> dict[str, Any]:

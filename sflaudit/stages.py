@@ -30,12 +30,12 @@ TRAIN_SECTIONS: tuple[str, ...] = ("data", "model", "sfl", "ssl", "optim", "defe
 MONITOR_FIELDS: tuple[str, ...] = ("every", "knn_k", "knn_t", "bank_size")
 EVAL_FIELDS: tuple[str, ...] = ("linear_epochs", "linear_batch")
 RUNTIME_FIELDS: frozenset[str] = frozenset({"run.device", "run.threads", "run.ckpt_every", "data.data_dir",
-                                            "data.download"})
+                                            "data.download", "defence.canary_threshold"})
 # fields added after run directories were first recorded, left out of the identity while at this default: an
 # existing run keeps its id, and any other value is a different training (data.image_size: resized images)
 NEUTRAL_DEFAULTS: dict[str, Any] = {"data.image_size": 0, "model.norm": "groupnorm", "model.weights": "",
                                     "data.audit_exclude": 0, "data.audit_seed": 0, "defence.canary": 0,
-                                    "defence.canary_rows": 2, "defence.canary_threshold": 0.05}
+                                    "defence.canary_rows": 2}
 
 def training_identity(cfg: Config) -> dict[str, dict[str, Any]]:
     """The config fields that define what training produces, as a nested plain dict (runtime fields dropped)."""

@@ -9,7 +9,8 @@ activation alone (feature-space hijacking's critic gradient) returns the same gr
 
     gap = ‖g_canary − g_original‖ / ((‖g_canary‖ + ‖g_original‖) / 2)        (over its r rows)
 
-and raises an alarm when gap < ``defence.canary_threshold``. The canary rows cost r query and r key rows up and
+and raises an alarm when gap < ``defence.canary_threshold`` (default 10⁻³: a key-blind server returns the same
+gradient for identical rows, a gap of 0 up to rounding; a run-time setting, so the report re-reads the logged gaps). The canary rows cost r query and r key rows up and
 r gradient rows down at each check (counted on the wire and in the profile); their gradients are not applied. What
 it cannot catch: a server that detects duplicated rows, or mixes the contrastive gradient into what it sends.
 """

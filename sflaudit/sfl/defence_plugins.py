@@ -75,7 +75,8 @@ class BottleneckSettings:
 class CanarySettings(_Ranged):
     canary: int = 0                  # detector: canary rows every k-th step (0 = off; sflaudit/sfl/canary.py)
     canary_rows: int = 2             # canary rows per client and check
-    canary_threshold: float = 0.05   # alarm when the canaries' relative gradient gap is below this
+    canary_threshold: float = 1e-3   # alarm when the canaries' relative gradient gap is below this (runtime: the
+                                     # report re-reads the logged gaps with the current value)
 
     RANGES: ClassVar[Ranges] = (("canary", 0, None, True, True), ("canary_rows", 1, None, True, True),
                                 ("canary_threshold", 0.0, None, False, True))
