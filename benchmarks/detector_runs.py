@@ -51,6 +51,9 @@ def main() -> None:
     p.add_argument("--hijacked", type=int, default=6)
     p.add_argument("--every", type=int, default=4, help="defence.canary: check every k-th step")
     p.add_argument("--seed", type=int, default=1138)
+    p.add_argument("--threshold", type=float, default=load_config(preset="smoke").defence.canary_threshold,
+                   help="alarm when a check's gap is below this (default: defence.canary_threshold's); the runs' "
+                        "logged gaps are re-read, so another threshold needs no retraining")
     p.add_argument("--timing", action="store_true", help="also train detector-off twins and compare s/step")
     p.add_argument("--out", type=Path, default=Path("runs/detector"))
     a = p.parse_args()
@@ -61,7 +64,7 @@ def main() -> None:
             seed = a.seed + i
             rd = run(a.out / f"{kind}-seed{seed}", seed, [*detector, *extra])
             c = checks(rd)
-            alarms = [r["step"] for r in c if r["canary_alarm"]]
+            alarms = [r["step"] for r in c if r["canary_gap"] < a.threshold]
             entry = {"seed": seed, "checks": len(c), "alarms": len(alarms), "first_alarm": alarms[0] if alarms else None,
                      "min_gap": min(r["canary_gap"] for r in c), "max_gap": max(r["canary_gap"] for r in c),
                      "s_per_step": 1 / rd.read_summary().steps_per_s}
@@ -71,7 +74,7 @@ def main() -> None:
             table[kind].append(entry)
             print(json.dumps({"run": kind, **entry}), flush=True)
     honest, hijacked = table["honest"], table["hijacked"]
-    print(f"\nchecks every {a.every} steps, smoke preset")
+    print(f"\nchecks every {a.every} steps, smoke preset, alarm below gap {a.threshold:g}")
     print(f"false alarms (honest runs with any alarm): {rate(sum(e['alarms'] > 0 for e in honest), len(honest))}")
     print(f"  honest gaps: {min(e['min_gap'] for e in honest):.3f} … {max(e['max_gap'] for e in honest):.3f}")
     if hijacked:

@@ -25,13 +25,24 @@ def _weights(t: Trainer) -> list[torch.Tensor]:
     return [v.clone() for m in (*t.clients.online, t.server.online) for v in m.state_dict().values()]
 
 
-def test_honest_run__keeps_its_id_and_its_weights_with_the_attacker_code_present(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trainer]:
+    """The FAST smoke run trained by an honest server and by a hijacking one (same seed and data)."""
+    root = tmp_path_factory.mktemp("hijack")
+    runs = {"honest": _trainer(root, "h"), "fsha": _trainer(root, "f", *HIJACK)}
+    for t in runs.values():
+        t.fit()
+    return runs
+
+
+def test_honest_run__keeps_its_id_and_its_weights_with_the_attacker_code_present(
+        tmp_path: Path, finished: dict[str, Trainer]) -> None:
     # the id of the smoke preset before [attacker] existed: honest run directories keep their names
     assert training_id(load_config(preset="smoke")) == "train-54d22229353e"
     assert training_id(load_config(preset="smoke", overrides=["attacker.kind=none"])) == "train-54d22229353e"
-    plain, explicit = _trainer(tmp_path, "a"), _trainer(tmp_path, "b", "attacker.kind=none", "attacker.batch=4")
+    plain, explicit = finished["honest"], _trainer(tmp_path, "b", "attacker.kind=none", "attacker.batch=4")
     assert plain.hijack is None and explicit.hijack is None
-    plain.fit(), explicit.fit()
+    explicit.fit()
     assert all(torch.equal(x, y) for x, y in zip(_weights(plain), _weights(explicit), strict=True))
     # this run's client 0 before the attacker code existed (sum of |w| over its state, fp64; 1e-6 leaves room for
     # another CPU's kernels, not for a changed step)
@@ -67,9 +78,9 @@ def test_hijack__changes_only_what_the_server_sends_back(tmp_path: Path) -> None
     assert objects == [id(o) for o in (*runs["fsha"].clients.online, *runs["fsha"].clients.optimizers)]
 
 
-def test_hijack__leaves_the_measured_bytes_unchanged_and_resumes_exactly(tmp_path: Path) -> None:
-    honest, whole = _trainer(tmp_path, "h"), _trainer(tmp_path, "f", *HIJACK)
-    honest.fit(), whole.fit()
+def test_hijack__leaves_the_measured_bytes_unchanged_and_resumes_exactly(
+        tmp_path: Path, finished: dict[str, Trainer]) -> None:
+    honest, whole = finished["honest"], finished["fsha"]
     assert honest.run.read_traffic() == whole.run.read_traffic()
     assert training_id(whole.cfg) != training_id(honest.cfg)
     first = _trainer(tmp_path, "r", *HIJACK)
