@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A user's own network on real CIFAR-10: the cifar10-cpu preset with model.arch = cifar_vgg:vgg11_quarter (the module
-# benchmarks/cifar_vgg.py, imported through PYTHONPATH), cuts after convs 1, 3, 5 and 7, both methods, two seeds, the
+# benchmarks/cifar_vgg.py, imported through PYTHONPATH), cuts after convs 1, 3, 5 and 7, both methods, two seeds (SEEDS=…), the
 # prior and decoder attacks at 10 epochs, membership. Resumable: the report skips finished cells.
 #   bash benchmarks/usernet_sweep.sh [RUNS_FOLDER]        (default runs/usernet)
 # Feeds docs/results.md "A user's network on CIFAR-10". About 40 min on a 2-core CPU.
@@ -10,5 +10,5 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 runs="${1:-runs/usernet}"
 export PYTHONPATH="$root/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 sflaudit report --preset cifar10-cpu --set "data.dataset=npz:$root/../shared/data/cifar10" \
-  --set model.arch=cifar_vgg:vgg11_quarter --set model.width=1 --depths "${DEPTHS:-1,3,5,7}" --seeds 2 \
+  --set model.arch=cifar_vgg:vgg11_quarter --set model.width=1 --depths "${DEPTHS:-1,3,5,7}" --seeds "${SEEDS:-2}" \
   --attacks prior,decoder --set attack.epochs=10 --runs "$runs" --out "$runs/report.html"
