@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,6 +49,17 @@ def tiny_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _metered_tiny_run(run_dir: Path, tiny_npz: Path, *overrides: str) -> tuple[Any, Any, Any]:
+    """(config, schedule, measured traffic) of a finished run of a few steps on ``tiny_npz``."""
+    cfg = load_config(None, "smoke", [f"data.dataset=npz:{tiny_npz}", "data.fraction=1.0", "sfl.batch=4", "ssl.K=16",
+                                      "optim.epochs=1", "eval.every=0", "eval.bank_size=16", "eval.knn_k=4",
+                                      *overrides])
+    trainer = Trainer(cfg, run_dir)
+    schedule = plan_schedule(cfg, len(trainer.data.parts[0]))
+    trainer.fit()
+    return cfg, schedule, RunDir(run_dir).read_traffic()
+
+
 @pytest.mark.parametrize("depth", [1, 2])                 # odd: one tensor; even (mid-block): two, concatenated
 @pytest.mark.parametrize("defence", [
     ["defence.noise=0.5"],
@@ -60,13 +72,7 @@ def tiny_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 ])
 def test_run_traffic__with_a_defence_equals_the_metered_run(tmp_path: Path, tiny_npz: Path, depth: int,
                                                             defence: list[str]) -> None:
-    cfg = load_config(None, "smoke", [f"data.dataset=npz:{tiny_npz}", "data.fraction=1.0", f"model.depth={depth}",
-                                      "sfl.batch=4", "ssl.K=16", "optim.epochs=1", "eval.every=0",
-                                      "eval.bank_size=16", "eval.knn_k=4", *defence])
-    trainer = Trainer(cfg, tmp_path)
-    schedule = plan_schedule(cfg, len(trainer.data.parts[0]))
-    trainer.fit()
-    measured = RunDir(tmp_path).read_traffic()
+    cfg, schedule, measured = _metered_tiny_run(tmp_path, tiny_npz, f"model.depth={depth}", *defence)
     split = split_model(cfg.model.arch, depth, width=cfg.model.width, input_size=16,
                         bottleneck=cfg.defence.bottleneck)
     analytic = run_traffic_for_schedule(split.info, state_dict_bytes(split.client), method=cfg.sfl.method,
@@ -91,13 +97,7 @@ def test_run_traffic__with_a_defence_equals_the_metered_run(tmp_path: Path, tiny
                                                              "defence.quantize=int8", "ssl.symmetric=original"]])
 def test_run_traffic__with_the_canary_detector_counts_its_rows(tmp_path: Path, tiny_npz: Path,
                                                                defence: list[str]) -> None:
-    cfg = load_config(None, "smoke", [f"data.dataset=npz:{tiny_npz}", "data.fraction=1.0", "model.depth=1",
-                                      "sfl.batch=4", "ssl.K=16", "optim.epochs=2", "eval.every=0",
-                                      "eval.bank_size=16", "eval.knn_k=4", *defence])
-    trainer = Trainer(cfg, tmp_path)
-    schedule = plan_schedule(cfg, len(trainer.data.parts[0]))
-    trainer.fit()
-    measured = RunDir(tmp_path).read_traffic()
+    cfg, schedule, measured = _metered_tiny_run(tmp_path, tiny_npz, "model.depth=1", "optim.epochs=2", *defence)
     split = split_model(cfg.model.arch, 1, width=cfg.model.width, input_size=16)
     kw = dict(method=cfg.sfl.method, schedule=schedule, dtype_bytes=wire_dtype_bytes(cfg.sfl.wire_dtype), sfl=cfg.sfl)
     analytic = run_traffic_for_schedule(split.info, state_dict_bytes(split.client), defence=cfg.defence, **kw)
