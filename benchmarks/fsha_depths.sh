@@ -9,6 +9,7 @@ set -euo pipefail
 export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
 root="$(cd "$(dirname "$0")/.." && pwd)"
 runs="${1:-runs/fsha}"
+shift || true                       # further arguments go to sflaudit report (e.g. --set run.threads=1)
 sflaudit report --preset cifar10-cpu --set "data.dataset=npz:$root/../shared/data/cifar10" --methods mocosfl \
   --depths "${DEPTHS:-1,5,9,13,17}" --vary attacker.kind=none,fsha --set defence.canary=10 \
-  --attacks prior,decoder --set attack.epochs=10 --runs "$runs" --out "$runs/report.html"
+  --attacks prior,decoder --set attack.epochs=10 --runs "$runs" --out "$runs/report.html" "$@"

@@ -8,7 +8,8 @@ set -euo pipefail
 export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
 root="$(cd "$(dirname "$0")/.." && pwd)"
 runs="${1:-runs/usernet}"
+shift || true                       # further arguments go to sflaudit report (e.g. --set run.threads=1)
 export PYTHONPATH="$root/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 sflaudit report --preset cifar10-cpu --set "data.dataset=npz:$root/../shared/data/cifar10" \
   --set model.arch=cifar_vgg:vgg11_quarter --set model.width=1 --depths "${DEPTHS:-1,3,5,7}" --seeds "${SEEDS:-2}" \
-  --attacks prior,decoder --set attack.epochs=10 --runs "$runs" --out "$runs/report.html"
+  --attacks prior,decoder --set attack.epochs=10 --runs "$runs" --out "$runs/report.html" "$@"
