@@ -116,6 +116,9 @@ def validate(cfg: Any) -> None:
     DEFENCE_SETTINGS.validate(cfg.defence.settings)
     validate_attacker(cfg.attacker.kind, cfg.attacker.settings)
     get_strategy(cfg.sfl.method).validate(cfg)     # each method checks its own requirements
+    if cfg.defence.canary and cfg.defence.canary_rows >= cfg.sfl.batch:
+        raise SflauditError(f"defence.canary_rows = {cfg.defence.canary_rows} needs sfl.batch > it (each canary pairs "
+                            f"a query with the next image's key), got sfl.batch = {cfg.sfl.batch}")
     if int(cfg.sfl.sampling_ratio * cfg.sfl.clients) < 1:
         raise SflauditError(
             f"sfl.sampling_ratio = {cfg.sfl.sampling_ratio} with {cfg.sfl.clients} clients samples no client per epoch"

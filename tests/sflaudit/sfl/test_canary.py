@@ -55,3 +55,10 @@ def test_detector__is_silent_on_an_honest_run_and_alarms_at_the_first_check_of_a
     assert set(applied) == {0}                                # the canaries' gradients never reach the update
     hijacked = _alarms(tmp_path, "fsha", "attacker.kind=fsha", "attacker.batch=8", 'attacker.decoder="res_normN0C8"')
     assert hijacked[0][0] == 3 and all(a == 1 and gap < 1e-3 for _, gap, a in hijacked)
+
+
+def test_config__refuses_more_canary_rows_than_the_batch_allows() -> None:
+    from sflaudit.errors import SflauditError
+
+    with pytest.raises(SflauditError, match="defence.canary_rows = 8 needs sfl.batch > it"):
+        load_config(preset="smoke", overrides=["defence.canary=2", "defence.canary_rows=8"])
