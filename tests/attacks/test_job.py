@@ -244,7 +244,8 @@ def test_threat_model__what_each_kind_holds() -> None:
     held = {k: (threat_model(k, aux_images=9)["client_weights"], threat_model(k, aux_images=9)["aux_images"])
             for k in attack_names()}
     assert held == {"prior": (False, 9), "decoder": (True, 9), "hybrid": (True, 9), "substitute": (False, 9),
-                    "whitebox": (True, 0)}
+                    "whitebox": (True, 0), "fsha": (False, 9)}
+    assert threat_model("fsha", aux_images=9)["attacker"] == "active (malicious) server"
     with pytest.raises(SflauditError, match="attack.kind"):
         threat_model("telepathy", aux_images=0)
 
