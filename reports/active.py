@@ -95,10 +95,13 @@ def attacker_note(rows: Sequence[dict[str, Any]], pick: dict[str, Any] | None) -
                else "")
         verdict = ("worse than the honest worst case" if _above(p) else
                    "no worse than the honest worst case" if _below(p) else "within noise of the honest worst case")
+        detector = (f"; the clients' canary detector first alarmed at step {p['alarm_step']}"
+                    if p["alarm_step"] is not None else
+                    "; the clients' canary detector did not alarm" if p["alarm_rate"] is not None else "")
         parts.append(f"against an active server ({p['attacker']}, which controls the gradients the clients receive) "
                      f"this pick's reconstructions reach SSIM {_fmt(p['active_ssim'], p['active_ssim_low'], p['active_ssim_high'])}"
                      f", {verdict} ({_fmt(p['honest_ssim'], p['honest_ssim_low'], p['honest_ssim_high'])}){knn}"
-                     + (f"; cell {h['cell']}" if h.get("cell") else ""))
+                     f"{detector}" + (f"; cell {h['cell']}" if h.get("cell") else ""))
     return base + "; " + "; ".join(parts) + "."
 
 

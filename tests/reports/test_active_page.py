@@ -47,3 +47,4 @@ def test_sweep_with_a_hijacking_server__measured_beside_its_twin_never_recommend
     assert "Active server" in page and "assumes an honest-but-curious server" in page
     note = attacker_note(doc["rows"], rows["mocosfl-d1-attacker.kind=none"])
     assert f"SSIM {pairs[0]['active_ssim']:.3f}" in note and "kNN" in note
+    assert "canary detector first alarmed at step 4" in note
