@@ -4,7 +4,8 @@
 # detector on (defence.canary=10: 2 canary rows per client every 10th step) in both. Attacks: the prior, the
 # decoder (10 epochs) and, on the hijacked cells, FSHA's own decoder. Resumable: the report skips finished cells.
 #   bash benchmarks/fsha_depths.sh [RUNS_FOLDER]        (default runs/fsha)
-# Feeds docs/results.md "The active server". About 1 h on a 2-core CPU.
+# Feeds docs/results.md "FSHA against the honest worst case". 45 min on a 2-core CPU as two copies side by side
+# (DEPTHS=17,13,9,5 for the second), each with --set run.threads=1.
 set -euo pipefail
 export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -3,7 +3,8 @@
 # benchmarks/cifar_vgg.py, imported through PYTHONPATH), cuts after convs 1, 3, 5 and 7, both methods, two seeds (SEEDS=…), the
 # prior and decoder attacks at 10 epochs, membership. Resumable: the report skips finished cells.
 #   bash benchmarks/usernet_sweep.sh [RUNS_FOLDER]        (default runs/usernet)
-# Feeds docs/results.md "A user's network on CIFAR-10". About 40 min on a 2-core CPU.
+# Feeds docs/results.md "A user's network on CIFAR-10". 15 min for SEEDS=1 with --set run.threads=1 beside
+# another job on a 2-core CPU.
 set -euo pipefail
 export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
 root="$(cd "$(dirname "$0")/.." && pwd)"
