@@ -117,8 +117,9 @@ def client_step_memory(
 ) -> MemoryProfile:
     """Peak memory of one training step of ``client`` on ``batch`` images of ``input_size``² pixels.
 
-    Runs on a deep copy (the caller's module and the global RNG are untouched). By default the copy lives on the
-    ``meta`` device (method ``dispatch-meta``); with ``execute=True`` it runs for real on the device of the
+    Runs on a deep copy (the caller's module and the global RNG are untouched), except for a module already on the
+    ``meta`` device, which holds no values: it is stepped itself and its gradients cleared after. By default the
+    step runs on the ``meta`` device (method ``dispatch-meta``); with ``execute=True`` it runs for real on the device of the
     module's parameters (``cuda`` allocator statistics on a GPU, the ``dispatch`` tracker elsewhere).
 
     Args:
@@ -130,9 +131,14 @@ def client_step_memory(
         seed: seeds the input and the random gradient.
         execute: run the step for real instead of tracing it on the meta device.
     """
-    model = copy.deepcopy(client).train()
-    if not execute:
-        model = model.to("meta")
+    on_meta = not execute and all(t.device.type == "meta" for t in [*client.parameters(), *client.buffers()])
+    was_training = client.training
+    if on_meta:              # no values to protect: step the module itself (grads are cleared after), no copy
+        model = client.train()
+    else:
+        model = copy.deepcopy(client).train()
+        if not execute:
+            model = model.to("meta")
     params = [p for p in model.parameters() if p.requires_grad]
     device = next((p.device for p in model.parameters()), torch.device("cpu" if execute else "meta"))
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -157,8 +163,14 @@ def client_step_memory(
             method = "cuda"
         else:
             tracker = _StorageTracker([*state, *params, x])
-            with tracker:
-                _train_step(model, x, optimizer)
+            try:
+                with tracker:
+                    _train_step(model, x, optimizer)
+            finally:
+                if on_meta:
+                    for p in params:
+                        p.grad = None
+                    client.train(was_training)
             step_peak = tracker.peak
             method = "dispatch" if execute else "dispatch-meta"
     return MemoryProfile(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -54,3 +56,10 @@ def test_client_step_memory__cuda_uses_allocator_statistics() -> None:
     traced = client_step_memory(client, 4)
     assert m.method == "cuda"
     assert m.step_peak_bytes >= traced.step_peak_bytes * 0.9   # same tensors, plus allocator rounding/workspaces
+
+
+def test_client_step_memory__a_meta_module_is_stepped_in_place_and_left_as_it_was() -> None:
+    client = split_model("resnet18", 3).client
+    meta = copy.deepcopy(client).to("meta").eval()
+    assert client_step_memory(meta, 4) == client_step_memory(client, 4)     # same bytes with and without the copy
+    assert not meta.training and all(p.grad is None for p in meta.parameters())
