@@ -23,6 +23,7 @@ training is as long as the run (the paper trains for 10⁴ iterations or more).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,7 +45,7 @@ def build_critic(shape: Sequence[int]) -> nn.Module:
                              nn.Conv2d(64, 128, 3, stride=stride, padding=1), nn.LeakyReLU(0.2),
                              nn.Conv2d(128, 128, 3, padding=1), nn.LeakyReLU(0.2),
                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 1))
-    n = int(torch.tensor(shape).prod())
+    n = math.prod(shape)
     return nn.Sequential(nn.Flatten(), nn.Linear(n, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256), nn.LeakyReLU(0.2),
                          nn.Linear(256, 1))
 
@@ -83,8 +84,8 @@ class FeatureSpaceHijack:
         self.aux_inputs, self.aux_truth = aux_inputs.to(device), aux_truth.to(device)
         self.pilot = pilot.to(device).train()
         with torch.no_grad():
-            shape = tuple(self.pilot(self.aux_inputs[:2]).shape[1:])
-            view = tuple(self._view(self.pilot(self.aux_inputs[:2])).shape[1:])
+            probe = self.pilot(self.aux_inputs[:2])
+        shape, view = tuple(probe.shape[1:]), tuple(self._view(probe).shape[1:])
         self.decoder = build_decoder(decoder, view[0], view[1], int(aux_inputs.shape[-1])).to(device)
         self.critic = build_critic(shape).to(device)
         self.opt_ae = torch.optim.Adam([*self.pilot.parameters(), *self.decoder.parameters()], lr=lr)

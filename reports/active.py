@@ -78,12 +78,12 @@ def attacker_note(rows: Sequence[dict[str, Any]], pick: dict[str, Any] | None) -
     """The answer's assumption about the server, and how the pick fares against an active one where measured."""
     base = ("The answer assumes an honest-but-curious server: it runs the protocol and attacks what it received "
             "(the worst case over the attacks above)")
-    pairs = [p for p in active_pairs(rows) if pick is not None and p["honest"] is not None
-             and p["honest"]["cell"] == pick["cell"]]
     if pick is None:
         return base + "."
+    every = active_pairs(rows)
+    pairs = [p for p in every if p["honest"] is not None and p["honest"]["cell"] == pick["cell"]]
     if not pairs:
-        measured = sorted({p["depth"] for p in active_pairs(rows)})
+        measured = sorted({p["depth"] for p in every})
         where = (f"; an active server was measured at depth(s) {', '.join(map(str, measured))} only"
                  if measured else "; no active server was run (add --vary attacker.kind=none,fsha)")
         return base + where + "."

@@ -131,7 +131,8 @@ def cell_row(cell: CellLike) -> dict[str, Any]:
                time_bottleneck=None)          # sflaudit.reports.timecols fills these in (they need the report's link)
     row.update(_profile_columns(a.profile))
     row["dp_epsilon"] = ((a.profile.config.get("defence") or {}).get("dp_epsilon") or None) if a.profile else None
-    row.update(detector_columns(RunDir(Path(cell.run_dir)).metrics, _canary_threshold(cell)))
+    canary = (a.profile.config.get("defence") or {}).get("canary", 0) if a.profile else 1   # off: metrics unread
+    row.update(detector_columns(RunDir(Path(cell.run_dir)).metrics if canary else None, _canary_threshold(cell)))
     row["attacker"] = (a.profile.config.get("attacker") or {}).get("kind", "none") if a.profile else \
         dict(setting).get("attacker.kind", "none")
     t, analytic = a.traffic, (a.profile.analytic_traffic if a.profile else None)

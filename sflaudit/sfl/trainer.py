@@ -96,10 +96,11 @@ class Trainer:
             h_q, h_k = side.activations(position, c)
             queries.append(link.send_activation(h_q, direction="up", kind="query", client=c))
             keys.append(link.send_activation(h_k, direction="up", kind="key", client=c))
-        grad, loss, acc = self.server.step(torch.cat(queries), torch.cat(keys), symmetric=self.cfg.ssl.symmetric,
+        pooled = torch.cat(queries)
+        grad, loss, acc = self.server.step(pooled, torch.cat(keys), symmetric=self.cfg.ssl.symmetric,
                                            autocast=self.autocast)
         if self.hijack is not None:               # an active server: only what it sends back changes
-            grad = self.hijack.gradient(torch.cat(queries), grad, self.step + 1)
+            grad = self.hijack.gradient(pooled, grad, self.step + 1)
         start = 0
         for c, q in zip(pool, queries, strict=True):
             g = link.send_activation(grad[start:start + q.shape[0]], direction="down", kind="grad", client=c)
